@@ -1,0 +1,35 @@
+"""Validate a pre-trained model.tar.gz and add hyperparameters.json: a SageMaker dummy training step."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .atomic import copy_file, ensure_directory
+from .cli import main
+from .errors import (
+    DummyTrainingError,
+    InputNotFoundError,
+    ProcessingError,
+    ValidationError,
+)
+from .job import process_model_with_hyperparameters, run, validate_model
+from .repack import create_tarfile, extract_tarfile
+from .scan import Manifest, scan
+
+__all__ = [
+    "DummyTrainingError",
+    "InputNotFoundError",
+    "Manifest",
+    "ProcessingError",
+    "ValidationError",
+    "__version__",
+    "copy_file",
+    "create_tarfile",
+    "ensure_directory",
+    "extract_tarfile",
+    "main",
+    "process_model_with_hyperparameters",
+    "run",
+    "scan",
+    "validate_model",
+]

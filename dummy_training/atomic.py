@@ -1,0 +1,97 @@
+"""Atomic output: write a temporary file beside the target, fsync it, rename it into place."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator, NamedTuple
+
+from .errors import DummyTrainingError, InputNotFoundError, ProcessingError
+
+log = logging.getLogger(__name__)
+
+
+class Written(NamedTuple):
+    """The size and digest of what an ``atomic_write`` block wrote."""
+
+    size: int
+    sha256: str
+
+
+class _HashingWriter:
+    """Counts and hashes on the way to the file, so the output is never read back."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._sha.update(data)
+        self.size += len(data)
+        return self._f.write(data)
+
+    def result(self) -> Written:
+        return Written(self.size, self._sha.hexdigest())
+
+
+def ensure_directory(directory: Path) -> None:
+    """Create ``directory`` and its parents; ProcessingError if that is impossible."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProcessingError(f"{directory}: cannot create output directory: {exc.strerror}") from exc
+
+
+@contextmanager
+def atomic_write(target: Path) -> Iterator[_HashingWriter]:
+    """Yield a writer for ``target``; on any failure no trace of it remains.
+
+    An existing ``target`` is replaced only after the new content is complete and on
+    disk; before that it is left untouched.
+    """
+    target = Path(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ProcessingError(f"{target.parent}: cannot write in output directory: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = _HashingWriter(f)
+            yield writer
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, DummyTrainingError):
+            raise ProcessingError(f"{target}: write failed: {exc.strerror or exc}") from exc
+        raise
+    _fsync_directory(target.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is only durable once the directory entry is on disk too.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_file(src: Path, dst: Path) -> Written:
+    """Copy ``src`` to ``dst`` atomically, creating the destination's directory."""
+    ensure_directory(Path(dst).parent)
+    try:
+        source = open(src, "rb")
+    except FileNotFoundError:
+        raise InputNotFoundError(f"{src}: file not found") from None
+    with source, atomic_write(Path(dst)) as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    return out.result()

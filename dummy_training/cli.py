@@ -1,0 +1,118 @@
+"""The command line: parse flags, run, and turn exceptions into exit codes in one place."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .contract import MESSAGE_FILE, resolve
+from .errors import DummyTrainingError
+from .job import run
+from .scan import scan
+
+log = logging.getLogger("dummy_training")
+
+MESSAGE_MAX = 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dummy-training",
+        description="Validate a pre-trained model.tar.gz and add hyperparameters.json to it "
+        "(a SageMaker 'dummy training' Processing step). "
+        "'dummy-training manifest FILE' prints an archive's manifest as JSON.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--root", type=Path, help="stands in for /opt/ml/processing in all paths")
+    parser.add_argument("--model", type=Path, help="model archive (.tar.gz or .tgz)")
+    parser.add_argument(
+        "--hyperparameters", type=Path, help="hyperparameters JSON; must exist when given"
+    )
+    parser.add_argument("--output-dir", type=Path, help="directory that receives model.tar.gz")
+    parser.add_argument(
+        "--work-dir", type=Path, help="where the repack extracts (default: beside the output dir)"
+    )
+    parser.add_argument(
+        "--message-file",
+        type=Path,
+        help=f"where a failure's one-line reason goes (default: {MESSAGE_FILE}, if its directory exists)",
+    )
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    noise.add_argument("-v", "--verbose", action="store_true", help="log debug detail too")
+    return parser
+
+
+def _manifest_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dummy-training manifest",
+        description="Validate an archive and print its manifest as JSON: gzip header fields "
+        "and the ordered members with sha256 of their data.",
+    )
+    parser.add_argument("archive", type=Path)
+    return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
+    # argparse exits on --help, --version and usage errors; only __main__ may exit.
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+
+
+def _write_message(path: Optional[Path], message: str) -> None:
+    target = path if path is not None else MESSAGE_FILE
+    if path is None and not target.parent.is_dir():
+        return
+    try:
+        # Cut at a character boundary: SageMaker shows only the first KB.
+        text = message.encode("utf-8")[:MESSAGE_MAX].decode("utf-8", "ignore")
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        log.warning("%s: cannot write the failure message: %s", target, exc.strerror)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the step (or the ``manifest`` command); return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["manifest"]:
+        return _manifest(args[1:])
+    ns = _parse(_parser(), args)
+    if isinstance(ns, int):
+        return ns
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if ns.quiet else logging.DEBUG if ns.verbose else logging.INFO)
+    try:
+        run(resolve(ns.root, ns.model, ns.hyperparameters, ns.output_dir, ns.work_dir))
+        return 0
+    except DummyTrainingError as exc:
+        log.error("%s", exc)
+        _write_message(ns.message_file, str(exc))
+        return exc.exit_code
+    except Exception as exc:
+        log.exception("unexpected error (a bug in dummy_training): %r", exc)
+        _write_message(ns.message_file, f"unexpected error (a bug in dummy_training): {exc!r}")
+        return 4
+    finally:
+        log.removeHandler(handler)
+
+
+def _manifest(argv: Sequence[str]) -> int:
+    ns = _parse(_manifest_parser(), argv)
+    if isinstance(ns, int):
+        return ns
+    try:
+        manifest = scan(ns.archive, hash_data=True)
+    except DummyTrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(json.dumps(manifest.as_json(), indent=2, ensure_ascii=False))
+    return 0

@@ -1,0 +1,227 @@
+"""Stream a gzip file member by member, checking every header field and trailer."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import BinaryIO, Callable, Iterator, NamedTuple, Optional
+
+from .errors import ProcessingError, ValidationError
+
+CHUNK = 1 << 20
+# Inflate output is capped per call so a small, highly compressible input cannot
+# balloon memory (a 1 MiB chunk of zeros inflates to about 1 GiB).
+OUT_MAX = 1 << 20
+# FNAME and FCOMMENT are NUL-terminated with no declared length; cap them so a
+# header without a NUL cannot make us buffer the whole file.
+FIELD_MAX = 1 << 16
+
+FTEXT, FHCRC, FEXTRA, FNAME, FCOMMENT = 1, 2, 4, 8, 16
+
+# Called with (kind, member index, bytes); kind is "header", "deflate", "trailer" or
+# "padding". The concatenation of all calls is exactly the input file.
+SegmentSink = Callable[[str, int, bytes], None]
+
+
+class GzipHeader(NamedTuple):
+    """The fields of one gzip member header (RFC 1952, section 2.3)."""
+
+    flags: int
+    mtime: int
+    xfl: int
+    os: int
+    extra: Optional[bytes]
+    name: Optional[bytes]
+    comment: Optional[bytes]
+
+    def as_json(self) -> dict[str, object]:
+        def text(value: Optional[bytes]) -> Optional[str]:
+            return None if value is None else value.decode("latin-1")
+
+        return {
+            "flags": self.flags,
+            "mtime": self.mtime,
+            "xfl": self.xfl,
+            "os": self.os,
+            "extra": None if self.extra is None else self.extra.hex(),
+            "name": text(self.name),
+            "comment": text(self.comment),
+        }
+
+
+class _Reader:
+    """Buffered reads that turn I/O errors into ProcessingError and count progress."""
+
+    def __init__(
+        self, f: BinaryIO, path: str, on_read: Optional[Callable[[int], None]]
+    ) -> None:
+        self._f = f
+        self._path = path
+        self._buf = b""
+        self._on_read = on_read
+        self.offset = 0  # bytes handed out so far
+
+    def chunk(self, size: int = CHUNK) -> bytes:
+        if self._buf:
+            data, self._buf = self._buf, b""
+        else:
+            try:
+                data = self._f.read(size)
+            except OSError as exc:
+                raise ProcessingError(
+                    f"{self._path}: read failed: {exc.strerror or exc}"
+                ) from exc
+            if self._on_read is not None and data:
+                self._on_read(len(data))
+        self.offset += len(data)
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self.offset -= len(data)
+        self._buf = data + self._buf
+
+    def take(self, n: int, what: str) -> bytes:
+        data = b""
+        while len(data) < n:
+            more = self.chunk(max(n - len(data), CHUNK))
+            if not more:
+                raise ValidationError(f"{self._path}: truncated gzip {what}")
+            data += more
+        self.unread(data[n:])
+        return data[:n]
+
+    def until_nul(self, what: str) -> bytes:
+        data = b""
+        while True:
+            more = self.chunk()
+            if not more:
+                raise ValidationError(f"{self._path}: truncated gzip {what}")
+            end = more.find(b"\0")
+            if end >= 0:
+                self.unread(more[end + 1 :])
+                data += more[: end + 1]
+                if len(data) > FIELD_MAX:
+                    break
+                return data
+            data += more
+            if len(data) > FIELD_MAX:
+                break
+        raise ValidationError(
+            f"{self._path}: gzip {what} longer than {FIELD_MAX} bytes"
+        )
+
+
+def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, bytes]:
+    raw = reader.take(10, "header")
+    if raw[:2] != b"\x1f\x8b":
+        raise ValidationError(
+            f"{path}: not a gzip file (bad magic bytes)"
+            if index == 0
+            else f"{path}: trailing garbage after gzip member {index - 1}"
+        )
+    method, flags, mtime, xfl, os_ = struct.unpack("<BBIBB", raw[2:])
+    if method != 8:
+        raise ValidationError(f"{path}: unsupported gzip compression method {method}")
+    if flags & 0xE0:
+        raise ValidationError(
+            f"{path}: reserved gzip header flag bits set ({flags:#04x})"
+        )
+    extra = name = comment = None
+    if flags & FEXTRA:
+        xlen = reader.take(2, "header extra field")
+        extra = reader.take(struct.unpack("<H", xlen)[0], "header extra field")
+        raw += xlen + extra
+    if flags & FNAME:
+        field = reader.until_nul("header file name")
+        name, raw = field[:-1], raw + field
+    if flags & FCOMMENT:
+        field = reader.until_nul("header comment")
+        comment, raw = field[:-1], raw + field
+    if flags & FHCRC:
+        stored = struct.unpack("<H", reader.take(2, "header CRC16"))[0]
+        if stored != zlib.crc32(raw) & 0xFFFF:
+            raise ValidationError(
+                f"{path}: gzip header CRC16 mismatch in member {index}"
+            )
+        raw += struct.pack("<H", stored)
+    return GzipHeader(flags, mtime, xfl, os_, extra, name, comment), raw
+
+
+def inflate(
+    f: BinaryIO,
+    path: str,
+    *,
+    on_header: Optional[Callable[[int, GzipHeader], None]] = None,
+    on_segment: Optional[SegmentSink] = None,
+    on_read: Optional[Callable[[int], None]] = None,
+) -> Iterator[bytes]:
+    """Yield the decompressed bytes of every member; raise ValidationError on any defect."""
+    reader = _Reader(f, path, on_read)
+    emit: SegmentSink = on_segment or (lambda kind, index, data: None)
+    index = 0
+    while True:
+        header, raw = _read_header(reader, path, index)
+        if on_header is not None:
+            on_header(index, header)
+        emit("header", index, raw)
+        crc = size = 0
+        decomp = zlib.decompressobj(-zlib.MAX_WBITS)
+        pending = reader.chunk()
+        while True:
+            if not pending:
+                raise ValidationError(f"{path}: truncated gzip data in member {index}")
+            try:
+                out = decomp.decompress(pending, OUT_MAX)
+            except zlib.error as exc:
+                raise ValidationError(
+                    f"{path}: corrupt deflate data in member {index}: {exc}"
+                )
+            if out:
+                crc = zlib.crc32(out, crc)
+                size += len(out)
+                yield out
+            if decomp.eof:
+                rest = decomp.unused_data
+                emit("deflate", index, pending[: len(pending) - len(rest)])
+                reader.unread(rest)
+                break
+            tail = decomp.unconsumed_tail
+            emit("deflate", index, pending[: len(pending) - len(tail)])
+            pending = tail or reader.chunk()
+        trailer = reader.take(8, "trailer")
+        want_crc, want_size = struct.unpack("<II", trailer)
+        if want_crc != crc:
+            raise ValidationError(
+                f"{path}: gzip CRC32 mismatch in member {index} "
+                f"(trailer {want_crc:08x}, data {crc:08x})"
+            )
+        if want_size != size & 0xFFFFFFFF:
+            raise ValidationError(
+                f"{path}: gzip length mismatch in member {index} "
+                f"(trailer {want_size}, data {size & 0xFFFFFFFF})"
+            )
+        emit("trailer", index, trailer)
+        index += 1
+        rest = reader.chunk()
+        if not rest:
+            return
+        if rest[0] == 0:
+            _expect_zero_padding(reader, rest, path, index, emit)
+            return
+        if not b"\x1f\x8b".startswith(rest[:2]):
+            raise ValidationError(f"{path}: trailing garbage after gzip member {index - 1}")
+        reader.unread(rest)
+
+
+def _expect_zero_padding(
+    reader: _Reader, data: bytes, path: str, index: int, emit: SegmentSink
+) -> None:
+    # GNU gzip accepts zero padding after the last member (tape blocking); anything
+    # else after it would be data no reader sees, so it is refused.
+    while data:
+        if data.strip(b"\0"):
+            raise ValidationError(
+                f"{path}: trailing garbage after gzip member {index - 1}"
+            )
+        emit("padding", index, data)
+        data = reader.chunk()

@@ -1,0 +1,114 @@
+"""One run of the step: validate, then copy (fallback) or add hyperparameters.json."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+from .atomic import atomic_write, ensure_directory
+from .contract import Paths, resolve
+from .errors import ProcessingError
+from .hyperparameters import load_hyperparameters
+from .progress import rate
+from .repack import repack
+from .scan import LISTING_MAX, Manifest, check_model_path, scan
+
+log = logging.getLogger(__name__)
+
+
+def validate_model(input_path: Path) -> Manifest:
+    """Validate a model archive completely (gzip, tar, member safety) and log its manifest."""
+    manifest = scan(Path(input_path))
+    log_manifest(manifest)
+    return manifest
+
+
+def log_manifest(manifest: Manifest) -> None:
+    """Log sizes, counts, the compression ratio and a capped member listing."""
+    kinds = ("file", "dir", "symlink", "hardlink")
+    counts = ", ".join(f"{manifest.count(kind)} {kind}" for kind in kinds)
+    file_bytes = sum(m.size for m in manifest.members)
+    log.info(
+        "archive: %d bytes, %d gzip member(s), %d members (%s), %d bytes of file data, "
+        "%d bytes of tar stream, compressed to %.1f%%",
+        manifest.compressed_size,
+        manifest.gzip_members,
+        len(manifest.members),
+        counts,
+        file_bytes,
+        manifest.uncompressed_size,
+        100.0 * manifest.compressed_size / manifest.uncompressed_size,
+    )
+    for member in manifest.members[:LISTING_MAX]:
+        link = f" -> {member.linkname}" if member.kind in ("symlink", "hardlink") else ""
+        log.info("  %-8s %04o %12d %s%s", member.kind, member.mode, member.size, member.name, link)
+    if len(manifest.members) > LISTING_MAX:
+        log.info("  ... and %d more", len(manifest.members) - LISTING_MAX)
+
+
+def derived_mtime(manifest: Manifest) -> int:
+    """The added member's mtime: SOURCE_DATE_EPOCH if set, else the newest member's."""
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return manifest.newest_mtime
+    try:
+        return int(value)
+    except ValueError:
+        raise ProcessingError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
+
+
+def run(paths: Paths) -> Path:
+    """Carry out the step for ``paths``; return the output archive's path."""
+    started = time.monotonic()
+    log.info(
+        "model: %s; hyperparameters: %s%s; output: %s",
+        paths.model,
+        paths.hyperparameters,
+        "" if paths.hyperparameters_explicit else " (optional)",
+        paths.output,
+    )
+    check_model_path(paths.model)
+    data: Optional[bytes] = None
+    if paths.hyperparameters_explicit or os.path.lexists(paths.hyperparameters):
+        data = load_hyperparameters(paths.hyperparameters)
+        log.info("mode: add hyperparameters.json (strategy: repack)")
+    else:
+        log.info("mode: fallback, no hyperparameters file: validate and copy unchanged")
+    ensure_directory(paths.output_dir)
+    if data is None:
+        with atomic_write(paths.output) as out:
+            manifest = scan(paths.model, on_segment=lambda kind, index, chunk: out.write(chunk))
+        written = out.result()
+        log_manifest(manifest)
+    else:
+        manifest = scan(paths.model)
+        log_manifest(manifest)
+        if manifest.root_hyperparameters is not None:
+            log.warning(
+                "%s: archive already holds %r; it is replaced by %s",
+                paths.model,
+                manifest.root_hyperparameters,
+                paths.hyperparameters,
+            )
+        written = repack(paths.model, data, derived_mtime(manifest), paths.output, paths.work_dir)
+    log.info("wrote %s: %d bytes, sha256 %s", paths.output, written.size, written.sha256)
+    elapsed = time.monotonic() - started
+    log.info("done in %.2f s (%s)", elapsed, rate(manifest.compressed_size, elapsed))
+    return paths.output
+
+
+def process_model_with_hyperparameters(
+    model_path: Path, hyperparams_path: Path, output_dir: Path, *, work_dir: Optional[Path] = None
+) -> Path:
+    """Validate the model, add ``hyperparams_path`` as hyperparameters.json, write the result."""
+    return run(
+        resolve(
+            model=Path(model_path),
+            hyperparameters=Path(hyperparams_path),
+            output_dir=Path(output_dir),
+            work_dir=None if work_dir is None else Path(work_dir),
+        )
+    )

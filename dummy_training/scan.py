@@ -1,0 +1,119 @@
+"""One streaming pass over a model archive: validate it and build its manifest."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterator, List, NamedTuple, Optional
+
+from .errors import InputNotFoundError, ValidationError
+from .gzipstream import GzipHeader, SegmentSink, inflate
+from .progress import Progress
+from .safety import TreeChecker
+from .tarstream import Limits, Member, iter_members
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".tar.gz", ".tgz")
+LISTING_MAX = 20
+
+
+class Manifest(NamedTuple):
+    """What one pass learned about an archive; ``members`` are in archive order."""
+
+    path: str
+    compressed_size: int
+    uncompressed_size: int
+    gzip_members: int
+    gzip_header: GzipHeader
+    members: List[Member]
+    root_hyperparameters: Optional[str]  # the member name, when the archive has one
+
+    @property
+    def newest_mtime(self) -> int:
+        return max(m.mtime for m in self.members)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for m in self.members if m.kind == kind)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "gzip": {"members": self.gzip_members, **self.gzip_header.as_json()},
+            "uncompressed_size": self.uncompressed_size,
+            "members": [m.as_json() for m in self.members],
+        }
+
+
+def check_model_path(path: Path) -> int:
+    """Refuse paths that cannot be a model archive before reading a byte; return its size."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputNotFoundError(f"{path}: model archive not found") from None
+    except OSError as exc:
+        raise InputNotFoundError(f"{path}: model archive cannot be accessed: {exc.strerror}") from exc
+    if path.is_dir():
+        raise ValidationError(f"{path}: model path is a directory, not a .tar.gz file")
+    if not path.name.lower().endswith(EXTENSIONS):
+        raise ValidationError(f"{path}: model file name must end in .tar.gz or .tgz")
+    if st.st_size == 0:
+        raise ValidationError(f"{path}: model archive is empty (0 bytes)")
+    return st.st_size
+
+
+def scan(
+    path: Path,
+    *,
+    on_segment: Optional[SegmentSink] = None,
+    hash_data: bool = False,
+    limits: Limits = Limits(),
+) -> Manifest:
+    """Read ``path`` once, validating gzip, tar and member safety; return its manifest.
+
+    ``on_segment`` sees every raw byte of the file as it is read, so a caller can copy
+    or splice the very bytes that were validated.
+    """
+    size = check_model_path(path)
+    headers: list[GzipHeader] = []
+    members: list[Member] = []
+    checker = TreeChecker(str(path))
+    progress = Progress("scan", size)
+    stream_size = 0
+
+    def remember(index: int, header: GzipHeader) -> None:
+        nonlocal gzip_members
+        gzip_members = index + 1
+        if index == 0:
+            headers.append(header)
+
+    gzip_members = 0
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise InputNotFoundError(f"{path}: model archive cannot be opened: {exc.strerror}") from exc
+    with f:
+
+        def measured() -> Iterator[bytes]:
+            nonlocal stream_size
+            for chunk in inflate(
+                f, str(path), on_header=remember, on_segment=on_segment, on_read=progress.advance
+            ):
+                stream_size += len(chunk)
+                yield chunk
+
+        for member in iter_members(measured(), str(path), limits=limits, hash_data=hash_data):
+            checker.add(member.name, member.kind, member.mode, member.linkname)
+            members.append(member)
+    checker.finish()
+    if not any(m.kind == "file" for m in members):
+        raise ValidationError(f"{path}: archive holds no regular file")
+    return Manifest(
+        path=str(path),
+        compressed_size=size,
+        uncompressed_size=stream_size,
+        gzip_members=gzip_members,
+        gzip_header=headers[0],
+        members=members,
+        root_hyperparameters=checker.root_hyperparameters,
+    )

@@ -1,0 +1,73 @@
+"""Every fixture case, run through the CLI: exit code, output, tree, and a snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from casekit import (
+    case_ids,
+    comparable,
+    copy_case,
+    expand,
+    load_case,
+    normalize_log,
+    snapshot_files,
+    tree_of,
+)
+
+from dummy_training import main, scan
+
+
+@pytest.fixture(autouse=True)
+def _no_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+def run_case(case_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    case = load_case(case_id)
+    root = copy_case(case_id, tmp_path)
+    before = snapshot_files(root)
+    argv = [*expand(case["args"], case, root), "--message-file", str(tmp_path / "message")]
+    code = main(argv)
+    log = capsys.readouterr().err
+    output = root / case["output_dir"] / "model.tar.gz"
+    after = snapshot_files(root)
+    created = {k: v for k, v in after.items() if k not in before}
+    changed = sorted(k for k in before if before[k] != after.get(k))
+    return {
+        "case": case,
+        "root": root,
+        "code": code,
+        "log": log,
+        "output": output,
+        "created": created,
+        "changed": changed,
+    }
+
+
+@pytest.mark.parametrize("case_id", case_ids())
+def test_case(case_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], json_snapshot: Any) -> None:
+    result = run_case(case_id, tmp_path, capsys)
+    case, output = result["case"], result["output"]
+    assert result["code"] == case["exit_code"], result["log"]
+    assert result["changed"] == [], "inputs must never be modified"
+    relative_output = str(output.relative_to(result["root"]))
+    if case["output"] == "none":
+        assert result["created"] == {}, "a failed run leaves nothing behind"
+        assert (tmp_path / "message").read_text().startswith(str(result["root"]))
+        assert len(result["log"].strip().splitlines()[-1]) < 1000
+    else:
+        assert list(result["created"]) == [relative_output]
+        assert not (tmp_path / "message").exists()
+    if case["output"] == "copy":
+        assert output.read_bytes() == (result["root"] / case["model"]).read_bytes()
+    if case["output"] == "tree":
+        assert comparable(tree_of(output), case["tree"]) == case["tree"]
+    manifest = scan(output, hash_data=True).as_json() if output.is_file() else None
+    assert {
+        "exit_code": result["code"],
+        "manifest": manifest,
+        "log": normalize_log(result["log"], result["root"]),
+    } == json_snapshot

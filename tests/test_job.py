@@ -1,0 +1,193 @@
+"""The step end to end through ``main``: contract rows that fixtures alone cannot show."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+from archives import SMALL, write_model
+from casekit import case_ids, comparable, copy_case, expand, load_case, tree_of
+
+import dummy_training
+from dummy_training import atomic, cli, job, main, process_model_with_hyperparameters
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    # Never touch a real /opt/ml/output/message from a test.
+    monkeypatch.setattr(cli, "MESSAGE_FILE", tmp_path / "no-such-dir" / "message")
+
+
+def output_of(root: Path) -> Path:
+    return root / "output" / "model" / "model.tar.gz"
+
+
+def test_adds_hyperparameters_deterministically(tmp_path: Path) -> None:
+    write_model(tmp_path / "a", SMALL)
+    write_model(tmp_path / "b", SMALL)
+    assert main(["--root", str(tmp_path / "a"), "-q"]) == 0
+    assert main(["--root", str(tmp_path / "b"), "-q", "--work-dir", str(tmp_path)]) == 0
+    first, second = output_of(tmp_path / "a").read_bytes(), output_of(tmp_path / "b").read_bytes()
+    assert first == second
+    assert first[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time
+    with tarfile.open(output_of(tmp_path / "a"), "r:gz") as tf:
+        member = tf.getmember("hyperparameters.json")
+        assert tf.extractfile(member).read() == b'{"a": "1"}\n'  # type: ignore[union-attr]
+        assert member.mtime == 1_700_000_000  # the newest input member's
+        assert [(m.uid, m.gid, m.uname, m.gname) for m in tf] == [(0, 0, "", "")] * 4
+        assert tf.getnames() == ["hyperparameters.json", "model", "model/config.json", "model/weights.bin"]
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]  # work directories are gone
+
+
+def test_source_date_epoch_sets_the_added_member_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_model(tmp_path, SMALL)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1234567890")
+    assert main(["--root", str(tmp_path), "-q"]) == 0
+    with tarfile.open(output_of(tmp_path), "r:gz") as tf:
+        assert tf.getmember("hyperparameters.json").mtime == 1234567890
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    assert main(["--root", str(tmp_path), "-q"]) == 3
+
+
+def fail_writes_after(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    real = atomic._HashingWriter.write
+
+    def write(self: atomic._HashingWriter, data: bytes) -> int:
+        if self.size + len(data) > limit:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(atomic._HashingWriter, "write", write)
+
+
+@pytest.mark.parametrize("hyperparameters", [b'{"a": "1"}', None], ids=["repack", "fallback-copy"])
+def test_disk_full_part_way_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hyperparameters: bytes | None
+) -> None:
+    model = write_model(tmp_path, [("big.bin", "file", os.urandom(300_000))], hyperparameters=hyperparameters)
+    before = model.read_bytes()
+    out_dir = tmp_path / "output" / "model"
+    out_dir.mkdir(parents=True)
+    (out_dir / "model.tar.gz").write_bytes(b"previous run")
+    fail_writes_after(monkeypatch, 100_000)
+    assert main(["--root", str(tmp_path)]) == 3
+    assert "No space left on device" in capsys.readouterr().err
+    assert os.listdir(out_dir) == ["model.tar.gz"]
+    assert (out_dir / "model.tar.gz").read_bytes() == b"previous run"
+    assert model.read_bytes() == before
+    assert sorted(os.listdir(tmp_path / "output")) == ["model"]
+
+
+def test_unexpected_errors_exit_4_with_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_model(tmp_path, SMALL)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(job, "repack", broken)
+    message = tmp_path / "message"
+    assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "a bug in dummy_training" in err
+    assert message.read_text().startswith("unexpected error")
+    assert not output_of(tmp_path).exists()
+
+
+def test_failure_message_goes_to_the_sagemaker_message_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default = tmp_path / "ml-output" / "message"
+    monkeypatch.setattr(cli, "MESSAGE_FILE", default)
+    root = tmp_path / "r" / ("x" * 1500)
+    assert main(["--root", str(root)]) == 1
+    assert not default.exists()  # its directory does not exist: nothing is written
+    default.parent.mkdir()
+    assert main(["--root", str(root)]) == 1
+    expected = f"{root}/input/model/model.tar.gz: model archive not found".encode()
+    assert default.read_bytes() == expected[:1024]
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
+    assert error_lines == [f"ERROR: {root}/input/model/model.tar.gz: model archive not found"] * 2
+    unwritable = tmp_path / "file"
+    unwritable.write_text("")
+    assert main(["--root", str(root), "--message-file", str(unwritable / "m")]) == 1
+    assert "cannot write the failure message" in capsys.readouterr().err
+
+
+def test_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"dummy-training {dummy_training.__version__}"
+    assert main(["--help"]) == 0
+    assert "--work-dir" in capsys.readouterr().out
+    assert main(["--no-such-flag"]) == 2
+    assert main(["-q", "-v"]) == 2
+    capsys.readouterr()
+    write_model(tmp_path, SMALL)
+    assert main(["--root", str(tmp_path), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["--root", str(tmp_path), "-v"]) == 0
+    assert "DEBUG: added model/weights.bin (1200 bytes)" in capsys.readouterr().err
+
+
+def test_explicit_paths_and_work_dir_errors(tmp_path: Path) -> None:
+    model = write_model(tmp_path / "in", SMALL)
+    hyper = tmp_path / "in" / "input" / "config" / "hyperparameters.json"
+    out = tmp_path / "elsewhere" / "out"
+    args = ["--model", str(model), "--hyperparameters", str(hyper), "--output-dir", str(out)]
+    assert main(args) == 0
+    assert (out / "model.tar.gz").is_file()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    assert main([*args, "--work-dir", str(blocker)]) == 3
+
+
+def test_library_api(tmp_path: Path) -> None:
+    model = write_model(tmp_path, SMALL)
+    hyper = tmp_path / "input" / "config" / "hyperparameters.json"
+    out = process_model_with_hyperparameters(model, hyper, tmp_path / "out")
+    assert out == tmp_path / "out" / "model.tar.gz"
+    manifest = dummy_training.validate_model(out)
+    assert [m.name for m in manifest.members][0] == "hyperparameters.json"
+    copied = dummy_training.copy_file(model, tmp_path / "copy" / "m.tar.gz")
+    assert (tmp_path / "copy" / "m.tar.gz").read_bytes() == model.read_bytes()
+    assert copied.size == model.stat().st_size
+    with pytest.raises(FileNotFoundError, match="file not found"):
+        dummy_training.copy_file(tmp_path / "nope", tmp_path / "copy" / "x")
+    with pytest.raises(RuntimeError, match="cannot create output directory"):
+        dummy_training.ensure_directory(model / "sub")
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        (tmp_path / "list.json").write_text("[]")
+        process_model_with_hyperparameters(model, tmp_path / "list.json", tmp_path / "out")
+
+
+def test_manifest_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = write_model(tmp_path, SMALL)
+    assert main(["manifest", str(model)]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in manifest["members"]] == ["model/weights.bin", "model/config.json"]
+    assert manifest["gzip"]["members"] == 1
+    assert main(["manifest", str(tmp_path / "missing.tar.gz")]) == 1
+    assert "model archive not found" in capsys.readouterr().err
+    assert main(["manifest"]) == 2
+
+
+@pytest.mark.parametrize("case_id", [c for c in case_ids() if c.startswith(("unsafe", "valid"))])
+def test_cases_without_tarfile_data_filter(
+    case_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pythons before 3.8.17 lack tarfile.data_filter: the project's own checks must suffice."""
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    case = load_case(case_id)
+    root = copy_case(case_id, tmp_path)
+    assert main(expand(case["args"], case, root)) == case["exit_code"]
+    capsys.readouterr()
+    if case["output"] == "tree":
+        assert comparable(tree_of(output_of(root)), case["tree"]) == case["tree"]
+    elif case["output"] == "none":
+        assert not output_of(root).exists()
