@@ -1,4 +1,4 @@
-"""Validate a pre-trained model.tar.gz and add hyperparameters.json: a SageMaker dummy training step."""
+"""A SageMaker dummy training step: validate a model.tar.gz, add hyperparameters.json."""
 
 from __future__ import annotations
 

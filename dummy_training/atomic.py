@@ -45,7 +45,9 @@ def ensure_directory(directory: Path) -> None:
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ProcessingError(f"{directory}: cannot create output directory: {exc.strerror}") from exc
+        raise ProcessingError(
+            f"{directory}: cannot create output directory: {exc.strerror}"
+        ) from exc
 
 
 @contextmanager
@@ -59,7 +61,9 @@ def atomic_write(target: Path) -> Iterator[_HashingWriter]:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise ProcessingError(f"{target.parent}: cannot write in output directory: {exc.strerror}") from exc
+        raise ProcessingError(
+            f"{target.parent}: cannot write in output directory: {exc.strerror}"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             writer = _HashingWriter(f)
@@ -89,7 +93,8 @@ def copy_file(src: Path, dst: Path) -> Written:
     """Copy ``src`` to ``dst`` atomically, creating the destination's directory."""
     ensure_directory(Path(dst).parent)
     try:
-        source = open(src, "rb")
+        # Opened before atomic_write so a missing source leaves no temporary file.
+        source = open(src, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise InputNotFoundError(f"{src}: file not found") from None
     with source, atomic_write(Path(dst)) as out:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from . import __version__
 from .contract import MESSAGE_FILE, resolve
@@ -40,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--message-file",
         type=Path,
-        help=f"where a failure's one-line reason goes (default: {MESSAGE_FILE}, if its directory exists)",
+        help=f"where a failure's one-line reason goes (default: {MESSAGE_FILE}, "
+        "if its directory exists)",
     )
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
@@ -66,9 +68,9 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
         return 0 if exc.code is None else int(exc.code)
 
 
-def _write_message(path: Optional[Path], message: str) -> None:
+def _write_message(path: Path | None, message: str) -> None:
     target = path if path is not None else MESSAGE_FILE
-    if path is None and not target.parent.is_dir():
+    if path is None and not os.path.isdir(target.parent):
         return
     try:
         # Cut at a character boundary: SageMaker shows only the first KB.
@@ -78,7 +80,7 @@ def _write_message(path: Optional[Path], message: str) -> None:
         log.warning("%s: cannot write the failure message: %s", target, exc.strerror)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the step (or the ``manifest`` command); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["manifest"]:

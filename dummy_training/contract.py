@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 DEFAULT_ROOT = Path("/opt/ml/processing")
 MODEL = Path("input/model/model.tar.gz")
@@ -21,7 +21,7 @@ class Paths(NamedTuple):
     hyperparameters: Path
     hyperparameters_explicit: bool  # an explicit file must exist; the default is optional
     output_dir: Path
-    work_dir: Optional[Path]  # None: beside the output directory
+    work_dir: Path | None  # None: beside the output directory
 
     @property
     def output(self) -> Path:
@@ -29,11 +29,11 @@ class Paths(NamedTuple):
 
 
 def resolve(
-    root: Optional[Path] = None,
-    model: Optional[Path] = None,
-    hyperparameters: Optional[Path] = None,
-    output_dir: Optional[Path] = None,
-    work_dir: Optional[Path] = None,
+    root: Path | None = None,
+    model: Path | None = None,
+    hyperparameters: Path | None = None,
+    output_dir: Path | None = None,
+    work_dir: Path | None = None,
 ) -> Paths:
     """Fill in every path not given from ``root`` (default ``/opt/ml/processing``)."""
     base = DEFAULT_ROOT if root is None else root

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import zipfile
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 PACKAGE = Path(__file__).resolve().parent
 DEFAULT_TARGET = Path("dist/dummy_training.pyz")
@@ -28,7 +28,7 @@ def build(target: Path = DEFAULT_TARGET) -> Path:
     return target
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """``python -m dummy_training.dropin [TARGET]``: build the drop-in file."""
     args = list(sys.argv[1:] if argv is None else argv)
     print(build(Path(args[0]) if args else DEFAULT_TARGET))

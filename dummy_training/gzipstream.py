@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import BinaryIO, Callable, Iterator, NamedTuple, Optional
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from .errors import ProcessingError, ValidationError
 
@@ -20,7 +20,7 @@ FTEXT, FHCRC, FEXTRA, FNAME, FCOMMENT = 1, 2, 4, 8, 16
 
 # Called with (kind, member index, bytes); kind is "header", "deflate", "trailer" or
 # "padding". The concatenation of all calls is exactly the input file.
-SegmentSink = Callable[[str, int, bytes], None]
+SegmentSink = Callable[[str, int, bytes], object]
 
 
 class GzipHeader(NamedTuple):
@@ -30,12 +30,12 @@ class GzipHeader(NamedTuple):
     mtime: int
     xfl: int
     os: int
-    extra: Optional[bytes]
-    name: Optional[bytes]
-    comment: Optional[bytes]
+    extra: bytes | None
+    name: bytes | None
+    comment: bytes | None
 
     def as_json(self) -> dict[str, object]:
-        def text(value: Optional[bytes]) -> Optional[str]:
+        def text(value: bytes | None) -> str | None:
             return None if value is None else value.decode("latin-1")
 
         return {
@@ -52,9 +52,7 @@ class GzipHeader(NamedTuple):
 class _Reader:
     """Buffered reads that turn I/O errors into ProcessingError and count progress."""
 
-    def __init__(
-        self, f: BinaryIO, path: str, on_read: Optional[Callable[[int], None]]
-    ) -> None:
+    def __init__(self, f: BinaryIO, path: str, on_read: Callable[[int], None] | None) -> None:
         self._f = f
         self._path = path
         self._buf = b""
@@ -68,9 +66,7 @@ class _Reader:
             try:
                 data = self._f.read(size)
             except OSError as exc:
-                raise ProcessingError(
-                    f"{self._path}: read failed: {exc.strerror or exc}"
-                ) from exc
+                raise ProcessingError(f"{self._path}: read failed: {exc.strerror or exc}") from exc
             if self._on_read is not None and data:
                 self._on_read(len(data))
         self.offset += len(data)
@@ -106,9 +102,7 @@ class _Reader:
             data += more
             if len(data) > FIELD_MAX:
                 break
-        raise ValidationError(
-            f"{self._path}: gzip {what} longer than {FIELD_MAX} bytes"
-        )
+        raise ValidationError(f"{self._path}: gzip {what} longer than {FIELD_MAX} bytes")
 
 
 def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, bytes]:
@@ -123,9 +117,7 @@ def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, by
     if method != 8:
         raise ValidationError(f"{path}: unsupported gzip compression method {method}")
     if flags & 0xE0:
-        raise ValidationError(
-            f"{path}: reserved gzip header flag bits set ({flags:#04x})"
-        )
+        raise ValidationError(f"{path}: reserved gzip header flag bits set ({flags:#04x})")
     extra = name = comment = None
     if flags & FEXTRA:
         xlen = reader.take(2, "header extra field")
@@ -140,9 +132,7 @@ def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, by
     if flags & FHCRC:
         stored = struct.unpack("<H", reader.take(2, "header CRC16"))[0]
         if stored != zlib.crc32(raw) & 0xFFFF:
-            raise ValidationError(
-                f"{path}: gzip header CRC16 mismatch in member {index}"
-            )
+            raise ValidationError(f"{path}: gzip header CRC16 mismatch in member {index}")
         raw += struct.pack("<H", stored)
     return GzipHeader(flags, mtime, xfl, os_, extra, name, comment), raw
 
@@ -151,9 +141,9 @@ def inflate(
     f: BinaryIO,
     path: str,
     *,
-    on_header: Optional[Callable[[int, GzipHeader], None]] = None,
-    on_segment: Optional[SegmentSink] = None,
-    on_read: Optional[Callable[[int], None]] = None,
+    on_header: Callable[[int, GzipHeader], None] | None = None,
+    on_segment: SegmentSink | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
     """Yield the decompressed bytes of every member; raise ValidationError on any defect."""
     reader = _Reader(f, path, on_read)
@@ -175,7 +165,7 @@ def inflate(
             except zlib.error as exc:
                 raise ValidationError(
                     f"{path}: corrupt deflate data in member {index}: {exc}"
-                )
+                ) from exc
             if out:
                 crc = zlib.crc32(out, crc)
                 size += len(out)
@@ -220,8 +210,6 @@ def _expect_zero_padding(
     # else after it would be data no reader sees, so it is refused.
     while data:
         if data.strip(b"\0"):
-            raise ValidationError(
-                f"{path}: trailing garbage after gzip member {index - 1}"
-            )
+            raise ValidationError(f"{path}: trailing garbage after gzip member {index - 1}")
         emit("padding", index, data)
         data = reader.chunk()

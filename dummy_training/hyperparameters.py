@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,15 @@ def load_hyperparameters(path: Path) -> bytes:
     except IsADirectoryError:
         raise ValidationError(f"{path}: hyperparameters path is a directory") from None
     except OSError as exc:
-        raise InputNotFoundError(f"{path}: hyperparameters file cannot be read: {exc.strerror}") from exc
+        raise InputNotFoundError(
+            f"{path}: hyperparameters file cannot be read: {exc.strerror}"
+        ) from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValidationError(f"{path}: hyperparameters are not valid UTF-8 (byte {exc.start})") from None
+        raise ValidationError(
+            f"{path}: hyperparameters are not valid UTF-8 (byte {exc.start})"
+        ) from None
 
     def refuse_constant(name: str) -> Any:
         # Python's json accepts NaN and Infinity, which are not JSON.
@@ -51,8 +55,9 @@ def load_hyperparameters(path: Path) -> bytes:
     try:
         value = json.loads(text, parse_constant=refuse_constant, object_pairs_hook=keep_pairs)
     except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
         raise ValidationError(
-            f"{path}: hyperparameters are not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            f"{path}: hyperparameters are not valid JSON ({exc.msg} at {where})"
         ) from None
     if not isinstance(value, dict):
         raise ValidationError(

@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 from .atomic import atomic_write, ensure_directory
 from .contract import Paths, resolve
@@ -71,7 +70,7 @@ def run(paths: Paths) -> Path:
         paths.output,
     )
     check_model_path(paths.model)
-    data: Optional[bytes] = None
+    data: bytes | None = None
     if paths.hyperparameters_explicit or os.path.lexists(paths.hyperparameters):
         data = load_hyperparameters(paths.hyperparameters)
         log.info("mode: add hyperparameters.json (strategy: repack)")
@@ -101,7 +100,7 @@ def run(paths: Paths) -> Path:
 
 
 def process_model_with_hyperparameters(
-    model_path: Path, hyperparams_path: Path, output_dir: Path, *, work_dir: Optional[Path] = None
+    model_path: Path, hyperparams_path: Path, output_dir: Path, *, work_dir: Path | None = None
 ) -> Path:
     """Validate the model, add ``hyperparams_path`` as hyperparameters.json, write the result."""
     return run(

@@ -82,13 +82,14 @@ def extract_tarfile(tar_path: Path, extract_path: Path) -> None:
     data_filter = getattr(tarfile, "data_filter", None)
     options: dict[str, Any] = {} if data_filter is None else {"filter": data_filter}
     try:
-        compressed = gzip.open(tar_path, "rb")
+        # Opened apart from the with-block so that "missing" and "corrupt" differ.
+        compressed = gzip.open(tar_path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise InputNotFoundError(f"{tar_path}: archive not found") from None
     try:
         # GzipFile under stream mode, not "r|gz": tarfile's own stream reader stops
         # silently at the end of the first gzip member and misreads FEXTRA.
-        with compressed, tarfile.open(fileobj=compressed, mode="r|") as archive:  # type: ignore[call-overload]
+        with compressed, tarfile.open(fileobj=compressed, mode="r|") as archive:
             # Without data_filter the checks above are the whole defence; this also
             # keeps Python 3.12+ from warning when the filter is hidden in tests.
             archive.extraction_filter = None if data_filter else (lambda member, path: member)
@@ -115,8 +116,10 @@ def extract_tarfile(tar_path: Path, extract_path: Path) -> None:
         os.utime(target, (mtime, mtime), follow_symlinks=False)
     # Deepest first, so that setting a parent's time is the last change to it.
     for directory in sorted(parents | set(explicit_dirs), key=lambda p: len(p.parts), reverse=True):
-        member = explicit_dirs.get(directory)
-        mode, mtime = (dir_mode(member.mode), int(member.mtime)) if member else (0o755, newest)
+        declared = explicit_dirs.get(directory)
+        mode, mtime = (
+            (dir_mode(declared.mode), int(declared.mtime)) if declared else (0o755, newest)
+        )
         os.chmod(directory, mode)
         os.utime(directory, (mtime, mtime))
 
@@ -149,7 +152,9 @@ def write_tree(out: Writable, source_dir: Path, level: int = LEVEL) -> int:
             link = os.readlink(os.path.join(root, relative))
             gz.write(header("symlink", relative, mode=0o777, mtime=mtime, linkname=link))
         elif not stat.S_ISREG(st.st_mode):
-            raise ProcessingError(f"{os.path.join(root, relative)}: not a file, directory or symlink")
+            raise ProcessingError(
+                f"{os.path.join(root, relative)}: not a file, directory or symlink"
+            )
         elif st.st_nlink > 1 and (st.st_dev, st.st_ino) in seen:
             first = seen[(st.st_dev, st.st_ino)]
             gz.write(header("hardlink", relative, mode=mode, mtime=mtime, linkname=first))
@@ -199,7 +204,12 @@ def add_hyperparameters(tree: Path, data: bytes, mtime: int) -> None:
 
 
 def repack(
-    model: Path, hyperparameters: bytes, mtime: int, output: Path, work_dir: Path | None, level: int = LEVEL
+    model: Path,
+    hyperparameters: bytes,
+    mtime: int,
+    output: Path,
+    work_dir: Path | None,
+    level: int = LEVEL,
 ) -> Written:
     """Extract ``model`` into a fresh work directory, add the file, and pack it to ``output``."""
     parent = work_dir if work_dir is not None else output.parent.parent

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-from typing import Iterator, List, NamedTuple, Optional
+from typing import Iterator, NamedTuple
 
 from .errors import InputNotFoundError, ValidationError
 from .gzipstream import GzipHeader, SegmentSink, inflate
 from .progress import Progress
 from .safety import TreeChecker
-from .tarstream import Limits, Member, iter_members
+from .tarstream import DEFAULT_LIMITS, Limits, Member, iter_members
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,8 @@ class Manifest(NamedTuple):
     uncompressed_size: int
     gzip_members: int
     gzip_header: GzipHeader
-    members: List[Member]
-    root_hyperparameters: Optional[str]  # the member name, when the archive has one
+    members: list[Member]
+    root_hyperparameters: str | None  # the member name, when the archive has one
 
     @property
     def newest_mtime(self) -> int:
@@ -52,7 +51,9 @@ def check_model_path(path: Path) -> int:
     except FileNotFoundError:
         raise InputNotFoundError(f"{path}: model archive not found") from None
     except OSError as exc:
-        raise InputNotFoundError(f"{path}: model archive cannot be accessed: {exc.strerror}") from exc
+        raise InputNotFoundError(
+            f"{path}: model archive cannot be accessed: {exc.strerror}"
+        ) from exc
     if path.is_dir():
         raise ValidationError(f"{path}: model path is a directory, not a .tar.gz file")
     if not path.name.lower().endswith(EXTENSIONS):
@@ -65,9 +66,9 @@ def check_model_path(path: Path) -> int:
 def scan(
     path: Path,
     *,
-    on_segment: Optional[SegmentSink] = None,
+    on_segment: SegmentSink | None = None,
     hash_data: bool = False,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Manifest:
     """Read ``path`` once, validating gzip, tar and member safety; return its manifest.
 
@@ -80,6 +81,7 @@ def scan(
     checker = TreeChecker(str(path))
     progress = Progress("scan", size)
     stream_size = 0
+    gzip_members = 0
 
     def remember(index: int, header: GzipHeader) -> None:
         nonlocal gzip_members
@@ -87,9 +89,9 @@ def scan(
         if index == 0:
             headers.append(header)
 
-    gzip_members = 0
     try:
-        f = open(path, "rb")
+        # Opened apart from the with-block so an open failure has its own message.
+        f = open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputNotFoundError(f"{path}: model archive cannot be opened: {exc.strerror}") from exc
     with f:

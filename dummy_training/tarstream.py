@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import Iterable, Iterator, NamedTuple
 
 from .errors import ValidationError
 
@@ -38,6 +38,9 @@ class Limits(NamedTuple):
     max_depth: int = 256
 
 
+DEFAULT_LIMITS = Limits()
+
+
 class Member(NamedTuple):
     """One archive member as a reader sees it, after pax and GNU extensions."""
 
@@ -51,7 +54,7 @@ class Member(NamedTuple):
     uname: str
     gname: str
     linkname: str
-    sha256: Optional[str]
+    sha256: str | None
     offset: int  # of the member's own header in the tar stream
 
     def as_json(self) -> dict[str, object]:
@@ -129,7 +132,7 @@ def _checksum_ok(block: bytes, stored: int) -> bool:
     if stored == unsigned:
         return True
     # Some old writers summed signed chars; tarfile and GNU tar accept both.
-    signed = sum(struct.unpack("148b8x356b", block)) + 256
+    signed: int = sum(struct.unpack("148b8x356b", block)) + 256
     return stored == signed
 
 
@@ -143,12 +146,7 @@ def _pax_records(data: bytes, where: str) -> dict[str, str]:
         except ValueError:
             length = 0
         record = data[pos : pos + length]
-        if (
-            space < 0
-            or length <= space - pos
-            or not record.endswith(b"\n")
-            or b"=" not in record
-        ):
+        if space < 0 or length <= space - pos or not record.endswith(b"\n") or b"=" not in record:
             raise ValidationError(f"{where}: malformed pax record at byte {pos}")
         key, _, value = record[space - pos + 1 : -1].partition(b"=")
         records[_text(key)] = _text(value)
@@ -160,14 +158,14 @@ def iter_members(
     chunks: Iterable[bytes],
     path: str,
     *,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     hash_data: bool = False,
 ) -> Iterator[Member]:
     """Yield every member of the tar stream; raise ValidationError on any defect."""
     stream = _Stream(chunks)
     pax: dict[str, str] = {}
-    long_name: Optional[str] = None
-    long_link: Optional[str] = None
+    long_name: str | None = None
+    long_link: str | None = None
     count = 0
     while True:
         offset = stream.offset
@@ -183,16 +181,12 @@ def iter_members(
                 return
         if len(block) < BLOCK:
             if offset == 0:
-                raise ValidationError(
-                    f"{path}: not a tar archive (stream shorter than a block)"
-                )
+                raise ValidationError(f"{path}: not a tar archive (stream shorter than a block)")
             raise ValidationError(f"{where}: truncated tar header")
         stored = _number(block[148:156], "checksum", where)
         if not _checksum_ok(block, stored):
             if offset == 0:
-                raise ValidationError(
-                    f"{path}: not a tar archive (first header checksum invalid)"
-                )
+                raise ValidationError(f"{path}: not a tar archive (first header checksum invalid)")
             raise ValidationError(f"{where}: bad tar header checksum")
         flag = block[156:157]
         size = _number(block[124:136], "size", where)
@@ -208,9 +202,7 @@ def iter_members(
             elif flag == b"g":
                 bad = sorted(k for k in _pax_records(data, where) if _structural(k))
                 if bad:
-                    raise ValidationError(
-                        f"{where}: global pax header sets {', '.join(bad)}"
-                    )
+                    raise ValidationError(f"{where}: global pax header sets {', '.join(bad)}")
             elif flag == b"L":
                 long_name = _text(_field(data))
             else:
@@ -227,9 +219,7 @@ def iter_members(
         prefix = _field(block[345:500])
         if magic == b"ustar\0" and prefix:
             name = prefix + b"/" + name
-        member_name = pax.get(
-            "path", long_name if long_name is not None else _text(name)
-        )
+        member_name = pax.get("path", long_name if long_name is not None else _text(name))
         linkname = pax.get(
             "linkpath",
             long_link if long_link is not None else _text(_field(block[157:257])),
@@ -242,15 +232,9 @@ def iter_members(
             )
         count += 1
         if count > limits.max_members:
-            raise ValidationError(
-                f"{path}: more than {limits.max_members} members (cap)"
-            )
+            raise ValidationError(f"{path}: more than {limits.max_members} members (cap)")
         _check_name(member_name, where, limits)
-        digest = (
-            _skip_data(stream, size, where, member_name, hash_data)
-            if kind == "file"
-            else None
-        )
+        digest = _skip_data(stream, size, where, member_name, hash_data) if kind == "file" else None
         yield Member(
             name=member_name,
             kind=kind,
@@ -303,15 +287,11 @@ def _read_data(stream: _Stream, size: int, where: str, what: str) -> bytes:
     data = stream.read(size)
     padding = stream.read(-size % BLOCK)
     if len(data) < size or len(padding) < -size % BLOCK:
-        raise ValidationError(
-            f"{where}: truncated {what} ({len(data)} of {size} bytes)"
-        )
+        raise ValidationError(f"{where}: truncated {what} ({len(data)} of {size} bytes)")
     return data
 
 
-def _skip_data(
-    stream: _Stream, size: int, where: str, name: str, hash_data: bool
-) -> Optional[str]:
+def _skip_data(stream: _Stream, size: int, where: str, name: str, hash_data: bool) -> str | None:
     digest = hashlib.sha256() if hash_data else None
     remaining = size
     while remaining:
@@ -324,9 +304,7 @@ def _skip_data(
             digest.update(data)
         remaining -= len(data)
     if len(stream.read(-size % BLOCK)) < -size % BLOCK:
-        raise ValidationError(
-            f"{where}: truncated padding after member data for {name!r}"
-        )
+        raise ValidationError(f"{where}: truncated padding after member data for {name!r}")
     return None if digest is None else digest.hexdigest()
 
 

@@ -63,7 +63,9 @@ def _ustar(name: bytes, flag: bytes, size: int, mode: int, mtime: int, link: byt
     return header[:148] + checksum + header[156:]
 
 
-def header(kind: str, name: str, *, size: int = 0, mode: int, mtime: int, linkname: str = "") -> bytes:
+def header(
+    kind: str, name: str, *, size: int = 0, mode: int, mtime: int, linkname: str = ""
+) -> bytes:
     """The header block(s) of one member: owner 0/0, no user or group names, pax when needed."""
     raw_name = name.encode("utf-8", "surrogateescape")
     raw_link = linkname.encode("utf-8", "surrogateescape")
@@ -78,7 +80,12 @@ def header(kind: str, name: str, *, size: int = 0, mode: int, mtime: int, linkna
         records += _pax_record("mtime", b"%d" % mtime)
     flag = TYPEFLAGS[kind]
     main = _ustar(
-        raw_name, flag, min(size, USTAR_MAX_OCTAL), mode, min(max(mtime, 0), USTAR_MAX_OCTAL), raw_link
+        raw_name,
+        flag,
+        min(size, USTAR_MAX_OCTAL),
+        mode,
+        min(max(mtime, 0), USTAR_MAX_OCTAL),
+        raw_link,
     )
     if not records:
         return main

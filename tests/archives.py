@@ -42,7 +42,9 @@ def gz(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
-def write_model(root: Path, specs: Iterable[Spec], *, hyperparameters: bytes | None = b'{"a": "1"}\n') -> Path:
+def write_model(
+    root: Path, specs: Iterable[Spec], *, hyperparameters: bytes | None = b'{"a": "1"}\n'
+) -> Path:
     """A contract-layout root holding the model and, optionally, hyperparameters."""
     model = root / "input" / "model" / "model.tar.gz"
     model.parent.mkdir(parents=True, exist_ok=True)
@@ -54,4 +56,7 @@ def write_model(root: Path, specs: Iterable[Spec], *, hyperparameters: bytes | N
     return model
 
 
-SMALL: list[Spec] = [("model/weights.bin", "file", b"\x00\x01" * 600), ("model/config.json", "file", b"{}")]
+SMALL: list[Spec] = [
+    ("model/weights.bin", "file", b"\x00\x01" * 600),
+    ("model/config.json", "file", b"{}"),
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from snapshot_json import json_snapshot as _json_snapshot
 
 # `json_snapshot`: syrupy's `snapshot` storing one plain JSON file per snapshot

@@ -7,9 +7,12 @@ majors on 3.10+, so snapshots are written in a format of our own instead:
 
 * one snapshot per file, at ``tests/__snapshots__/<test module>/<test name>.json``
   (syrupy's single-file layout; a parametrized test gets ``<test name>[<id>].json``
-  and a second assertion in one test ``<test name>.1.json``). Names that
-  pytest or syrupy releases would spell differently are refused: parametrize
-  ids over 100 characters and names over 200 bytes;
+  and a second assertion in one test ``<test name>.1.json``). A name that is
+  not a safe file name as it stands, or that other pytest or syrupy releases
+  would spell differently, fails the test with ``ValueError``: one containing
+  ``\\ / ? * : | " < >`` or control characters (syrupy would strip them, and
+  pytest writes non-ASCII parameters as ``\\x..`` escapes), a parametrize id
+  over 100 characters, a name over 200 bytes. Pass ``ids=`` to fix it;
 * the file's text is exactly
   ``json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\\n"``,
   UTF-8 encoded, ``\\n`` line endings;
@@ -32,8 +35,10 @@ ones; without it, a missing, different or unused snapshot fails the run.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
+from syrupy.extensions.base import AbstractSyrupyExtension
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 if TYPE_CHECKING:
@@ -58,6 +63,9 @@ MAX_NAME_BYTES = 200
 # Python 3.8/3.9 get) keeps the value. Such an id is longer than 100 characters
 # under pytest 8, so refusing ids over this length catches the divergence there.
 MAX_PARAM_ID_CHARS = 100
+# What every syrupy release drops from single-file names (besides Unicode
+# category C). Syrupy then warns that it cannot relate the file to its test.
+_UNSAFE_CHARS = frozenset('\\/?*:|"<>')
 
 
 def dumps(data: object) -> str:
@@ -134,25 +142,30 @@ class JSONSnapshotExtension(SingleFileSnapshotExtension):
         return dumps(data)
 
     @classmethod
-    def get_snapshot_name(
-        cls, *, test_location: PyTestLocation, index: SnapshotIndex = 0
-    ) -> str:
-        # Raised here, syrupy's `==` lets the error propagate, failing the test
-        # with this message before anything is read or written.
-        callspec = getattr(test_location.item, "callspec", None)
-        param_id: str = getattr(callspec, "id", "")
+    def get_snapshot_name(cls, *, test_location: PyTestLocation, index: SnapshotIndex = 0) -> str:
+        # Raised here, the error propagates out of syrupy's `==` and fails the
+        # test before anything is read or written.
+        raw: str = AbstractSyrupyExtension.get_snapshot_name(
+            test_location=test_location, index=index
+        )
+        param_id: str = getattr(getattr(test_location.item, "callspec", None), "id", "")
         if len(param_id) > MAX_PARAM_ID_CHARS:
-            raise ValueError(
-                f"parametrize id is longer than {MAX_PARAM_ID_CHARS} characters, so it "
-                f"depends on the pytest version; pass short ids=: {param_id[:60]}..."
+            problem = f"has a parametrize id over {MAX_PARAM_ID_CHARS} characters"
+        elif len(raw.encode("utf-8")) > MAX_NAME_BYTES:
+            problem = f"is over {MAX_NAME_BYTES} bytes"
+        else:
+            unsafe = sorted(
+                {c for c in raw if c in _UNSAFE_CHARS or unicodedata.category(c).startswith("C")}
             )
-        name: str = super().get_snapshot_name(test_location=test_location, index=index)
-        if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-            raise ValueError(
-                f"snapshot name is longer than {MAX_NAME_BYTES} bytes, so its file name "
-                f"depends on the syrupy version; use a shorter name: {name[:60]}..."
-            )
-        return name
+            if not unsafe:
+                # The same as syrupy's own name, which it only ever shortens or
+                # strips of the characters checked above.
+                return raw
+            problem = f"contains {''.join(unsafe)!r}, which syrupy strips from file names"
+        raise ValueError(
+            f"snapshot name {raw[:80]!r} {problem}; give the test or parameters a "
+            "short, plain name (e.g. parametrize(..., ids=[...]))"
+        )
 
 
 def json_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:

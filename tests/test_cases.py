@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from casekit import (
     case_ids,
     comparable,
@@ -16,7 +17,6 @@ from casekit import (
     snapshot_files,
     tree_of,
 )
-
 from dummy_training import main, scan
 
 
@@ -48,7 +48,9 @@ def run_case(case_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.parametrize("case_id", case_ids())
-def test_case(case_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], json_snapshot: Any) -> None:
+def test_case(
+    case_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], json_snapshot: Any
+) -> None:
     result = run_case(case_id, tmp_path, capsys)
     case, output = result["case"], result["output"]
     assert result["code"] == case["exit_code"], result["log"]

@@ -10,8 +10,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from casekit import copy_case
 
+from casekit import copy_case
 from dummy_training import dropin
 
 
@@ -22,7 +22,9 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def test_build_is_reproducible(pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_is_reproducible(
+    pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     again = dropin.build(tmp_path / "again.pyz")
     assert again.read_bytes() == pyz.read_bytes()
     assert os.access(pyz, os.X_OK)
@@ -33,7 +35,10 @@ def test_smoke_under_isolated_mode(python: str, pyz: Path, tmp_path: Path) -> No
     interpreter = shutil.which(python)
     # A pyenv shim exists for every installed version but answers only when
     # PYENV_VERSION lists it, as .ci/run arranges.
-    if interpreter is None or subprocess.run([interpreter, "-c", ""], capture_output=True).returncode:
+    if (
+        interpreter is None
+        or subprocess.run([interpreter, "-c", ""], capture_output=True).returncode
+    ):
         pytest.skip(f"{python} is not available here; .ci/run makes every pyenv Python visible")
     root = copy_case("valid-small", tmp_path)
     # -I -S: no site-packages, no environment, no current directory on sys.path.
@@ -47,5 +52,7 @@ def test_smoke_under_isolated_mode(python: str, pyz: Path, tmp_path: Path) -> No
     assert "wrote" in done.stderr
     with tarfile.open(root / "output" / "model" / "model.tar.gz", "r:gz") as tf:
         assert tf.getmember("hyperparameters.json").size > 0
-    failed = subprocess.run([interpreter, "-I", "-S", str(pyz), "--root", str(tmp_path / "none")], capture_output=True)
+    failed = subprocess.run(
+        [interpreter, "-I", "-S", str(pyz), "--root", str(tmp_path / "none")], capture_output=True
+    )
     assert failed.returncode == 1

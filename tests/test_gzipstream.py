@@ -7,8 +7,8 @@ import struct
 import zlib
 
 import pytest
-from archives import gz
 
+from archives import gz
 from dummy_training.errors import ProcessingError, ValidationError
 from dummy_training.gzipstream import FIELD_MAX, inflate
 
@@ -72,7 +72,10 @@ def test_header_fields_are_parsed_and_checked() -> None:
         (b"\x1f\x8b\x08\x04" + bytes(6) + b"\x10\x00ab", "truncated gzip header extra field"),
         (b"\x1f\x8b\x08\x08" + bytes(6) + b"name", "truncated gzip header file name"),
         (b"\x1f\x8b\x08\x08" + bytes(6) + b"n" * (FIELD_MAX + 10), "longer than 65536 bytes"),
-        (b"\x1f\x8b\x08\x10" + bytes(6) + b"c" * (FIELD_MAX - 5) + b"c" * 10 + b"\0", "longer than 65536"),
+        (
+            b"\x1f\x8b\x08\x10" + bytes(6) + b"c" * (FIELD_MAX - 5) + b"c" * 10 + b"\0",
+            "longer than 65536",
+        ),
         (member(b"abc")[:-8], "truncated gzip trailer"),
         (member(b"abc" * 1000)[:20], "truncated gzip data"),
         (member(b"abc")[:10] + b"\xff" * 20, "corrupt deflate data"),

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import os
 import tarfile
 from pathlib import Path
 
 import pytest
-from archives import SMALL, write_model
-from casekit import case_ids, comparable, copy_case, expand, load_case, tree_of
 
 import dummy_training
-from dummy_training import atomic, cli, job, main, process_model_with_hyperparameters
+from archives import SMALL, write_model
+from casekit import case_ids, comparable, copy_case, expand, load_case, tree_of
+from dummy_training import atomic, cli, job, main, process_model_with_hyperparameters, repack
 
 
 @pytest.fixture(autouse=True)
@@ -40,11 +41,18 @@ def test_adds_hyperparameters_deterministically(tmp_path: Path) -> None:
         assert tf.extractfile(member).read() == b'{"a": "1"}\n'  # type: ignore[union-attr]
         assert member.mtime == 1_700_000_000  # the newest input member's
         assert [(m.uid, m.gid, m.uname, m.gname) for m in tf] == [(0, 0, "", "")] * 4
-        assert tf.getnames() == ["hyperparameters.json", "model", "model/config.json", "model/weights.bin"]
+        assert tf.getnames() == [
+            "hyperparameters.json",
+            "model",
+            "model/config.json",
+            "model/weights.bin",
+        ]
     assert sorted(os.listdir(tmp_path)) == ["a", "b"]  # work directories are gone
 
 
-def test_source_date_epoch_sets_the_added_member_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_source_date_epoch_sets_the_added_member_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_model(tmp_path, SMALL)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1234567890")
     assert main(["--root", str(tmp_path), "-q"]) == 0
@@ -67,9 +75,14 @@ def fail_writes_after(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
 
 @pytest.mark.parametrize("hyperparameters", [b'{"a": "1"}', None], ids=["repack", "fallback-copy"])
 def test_disk_full_part_way_leaves_no_partial_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], hyperparameters: bytes | None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    hyperparameters: bytes | None,
 ) -> None:
-    model = write_model(tmp_path, [("big.bin", "file", os.urandom(300_000))], hyperparameters=hyperparameters)
+    model = write_model(
+        tmp_path, [("big.bin", "file", os.urandom(300_000))], hyperparameters=hyperparameters
+    )
     before = model.read_bytes()
     out_dir = tmp_path / "output" / "model"
     out_dir.mkdir(parents=True)
@@ -112,7 +125,9 @@ def test_failure_message_goes_to_the_sagemaker_message_file(
     assert main(["--root", str(root)]) == 1
     expected = f"{root}/input/model/model.tar.gz: model archive not found".encode()
     assert default.read_bytes() == expected[:1024]
-    error_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
+    error_lines = [
+        line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")
+    ]
     assert error_lines == [f"ERROR: {root}/input/model/model.tar.gz: model archive not found"] * 2
     unwritable = tmp_path / "file"
     unwritable.write_text("")
@@ -153,7 +168,7 @@ def test_library_api(tmp_path: Path) -> None:
     out = process_model_with_hyperparameters(model, hyper, tmp_path / "out")
     assert out == tmp_path / "out" / "model.tar.gz"
     manifest = dummy_training.validate_model(out)
-    assert [m.name for m in manifest.members][0] == "hyperparameters.json"
+    assert next(m.name for m in manifest.members) == "hyperparameters.json"
     copied = dummy_training.copy_file(model, tmp_path / "copy" / "m.tar.gz")
     assert (tmp_path / "copy" / "m.tar.gz").read_bytes() == model.read_bytes()
     assert copied.size == model.stat().st_size
@@ -179,7 +194,10 @@ def test_manifest_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.parametrize("case_id", [c for c in case_ids() if c.startswith(("unsafe", "valid"))])
 def test_cases_without_tarfile_data_filter(
-    case_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    case_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Pythons before 3.8.17 lack tarfile.data_filter: the project's own checks must suffice."""
     monkeypatch.delattr(tarfile, "data_filter", raising=False)
@@ -191,3 +209,53 @@ def test_cases_without_tarfile_data_filter(
         assert comparable(tree_of(output_of(root)), case["tree"]) == case["tree"]
     elif case["output"] == "none":
         assert not output_of(root).exists()
+
+
+def test_environment_failures_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_model(tmp_path, SMALL)
+
+    def no_space(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(repack, "add_hyperparameters", no_space)
+    assert main(["--root", str(tmp_path)]) == 3
+    assert "repack failed: No space left on device" in capsys.readouterr().err
+    monkeypatch.undo()
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", lambda **kwargs: no_space())
+    assert main(["--root", str(tmp_path)]) == 3
+    assert "cannot write in output directory" in capsys.readouterr().err
+    assert not output_of(tmp_path).exists()
+
+
+def test_unreadable_inputs_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_model(tmp_path, SMALL)
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    assert main(["--root", str(tmp_path)]) == 1
+    assert "hyperparameters file cannot be read: Permission denied" in capsys.readouterr().err
+    monkeypatch.undo()
+    # The package exports a function named scan, so fetch the module itself.
+    monkeypatch.setattr(
+        importlib.import_module("dummy_training.scan"), "open", denied, raising=False
+    )
+    assert main(["--root", str(tmp_path)]) == 1
+    assert "model archive cannot be opened: Permission denied" in capsys.readouterr().err
+    monkeypatch.undo()
+    monkeypatch.setattr(Path, "stat", denied)
+    assert main(["--root", str(tmp_path)]) == 1
+    assert "model archive cannot be accessed: Permission denied" in capsys.readouterr().err
+
+
+def test_long_listings_are_capped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_model(tmp_path, [(f"f{i:02}", "file", b"x") for i in range(25)])
+    assert main(["--root", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "INFO:   file     0644            1 f19\nINFO:   ... and 5 more\n" in err
+    assert "f20" not in err

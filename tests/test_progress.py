@@ -9,7 +9,9 @@ import pytest
 from dummy_training import progress
 
 
-def test_progress_lines_every_interval(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_progress_lines_every_interval(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     now = [100.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
     caplog.set_level(logging.INFO, logger="dummy_training")
@@ -18,7 +20,9 @@ def test_progress_lines_every_interval(monkeypatch: pytest.MonkeyPatch, caplog: 
     assert caplog.messages == []  # quick runs stay quiet
     now[0] += 10.0
     bar.advance(24_000_000)
-    assert caplog.messages == ["progress: scan 25.0% (25000000 of 100000000 bytes), 2.5 MB/s, ETA 30 s"]
+    assert caplog.messages == [
+        "progress: scan 25.0% (25000000 of 100000000 bytes), 2.5 MB/s, ETA 30 s"
+    ]
     now[0] += 5.0
     bar.advance(1)
     assert len(caplog.messages) == 1

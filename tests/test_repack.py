@@ -10,9 +10,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from archives import gz, tar_bytes
 from casekit import REPO, copy_case, snapshot_files
-
 from dummy_training import create_tarfile, extract_tarfile, main, repack
 from dummy_training.errors import InputNotFoundError, ProcessingError, ValidationError
 from dummy_training.tarwrite import USTAR_MAX_OCTAL, header
@@ -53,7 +53,9 @@ def test_names_that_are_not_utf8_travel_as_raw_bytes(tmp_path: Path) -> None:
     src.mkdir()
     (src / os.fsdecode(b"caf\xe9-" + b"x" * 120)).write_bytes(b"1")
     create_tarfile(tmp_path / "t.tar.gz", src)
-    with tarfile.open(tmp_path / "t.tar.gz", "r:gz", encoding="utf-8", errors="surrogateescape") as tf:
+    with tarfile.open(
+        tmp_path / "t.tar.gz", "r:gz", encoding="utf-8", errors="surrogateescape"
+    ) as tf:
         assert [os.fsencode(n) for n in tf.getnames()] == [b"caf\xe9-" + b"x" * 120]
 
 
@@ -71,7 +73,9 @@ def test_unsupported_source_entries_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "t.tar.gz").exists()
 
 
-def test_a_file_that_shrinks_while_packing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_that_shrinks_while_packing_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_bytes(b"12345")
@@ -98,7 +102,7 @@ def test_extraction_refuses_traversal_and_writes_nothing_outside(
     dest = tmp_path / "a" / "b" / "dest"
     dest.mkdir(parents=True)
     before = snapshot_files(tmp_path)
-    with pytest.raises(ValidationError, match="'..' in path"):
+    with pytest.raises(ValidationError, match=r"'\.\.' in path"):
         extract_tarfile(archive, dest)
     after = snapshot_files(tmp_path)
     assert {k for k in after if k not in before} <= {"a/b/dest/ok.txt"}
@@ -143,9 +147,21 @@ def test_bundled_example_runs_from_a_clone_with_nothing_installed(tmp_path: Path
     """The README's first command, in a subprocess from the repository root."""
     clone = tmp_path / "clone"
     shutil.copytree(REPO / "dummy_training", clone / "dummy_training")
-    shutil.copytree(REPO / "fixtures" / "cases" / "valid-small", clone / "fixtures" / "cases" / "valid-small")
-    command = [sys.executable, "-m", "dummy_training", "--root", "fixtures/cases/valid-small", "--output-dir", "out"]
-    done = subprocess.run(command, cwd=clone, capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    shutil.copytree(
+        REPO / "fixtures" / "cases" / "valid-small", clone / "fixtures" / "cases" / "valid-small"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "dummy_training",
+        "--root",
+        "fixtures/cases/valid-small",
+        "--output-dir",
+        "out",
+    ]
+    done = subprocess.run(
+        command, cwd=clone, capture_output=True, text=True, env={"PATH": os.environ["PATH"]}
+    )
     assert done.returncode == 0, done.stderr
     with tarfile.open(clone / "out" / "model.tar.gz", "r:gz") as tf:
         assert "hyperparameters.json" in tf.getnames()

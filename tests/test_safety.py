@@ -51,7 +51,10 @@ def test_a_normal_tree_passes_and_finds_hyperparameters() -> None:
         ([("f", "file", F, ""), ("f", "file", F, "")], "duplicate of earlier member 'f'"),
         ([("d/x", "file", F, ""), ("d", "file", F, "")], "duplicate of earlier member 'd'"),
         ([("f", "file", F, ""), ("f/x", "file", F, "")], "inside non-directory 'f'"),
-        ([("d/", "dir", 0o755, ""), ("l", "symlink", 0o777, "d"), ("l/x", "file", F, "")], "passes through symlink 'l'"),
+        (
+            [("d/", "dir", 0o755, ""), ("l", "symlink", 0o777, "d"), ("l/x", "file", F, "")],
+            "passes through symlink 'l'",
+        ),
         ([("l", "symlink", 0o777, "")], "empty symlink target"),
         ([("l", "symlink", 0o777, "/etc/passwd")], "absolute symlink target"),
         ([("d/l", "symlink", 0o777, "../../x")], "leaves the root"),
@@ -61,7 +64,10 @@ def test_a_normal_tree_passes_and_finds_hyperparameters() -> None:
         ([("h", "hardlink", F, "../x")], "'..' in hard link target"),
         ([("h", "hardlink", F, "missing")], "'missing' is missing"),
         ([("d/", "dir", 0o755, ""), ("h", "hardlink", F, "d")], "not a regular file"),
-        ([("t", "file", F, ""), ("l", "symlink", 0o777, "t"), ("h", "hardlink", F, "l")], "not a regular file"),
+        (
+            [("t", "file", F, ""), ("l", "symlink", 0o777, "t"), ("h", "hardlink", F, "l")],
+            "not a regular file",
+        ),
         ([("hyperparameters.json/", "dir", 0o755, "")], "directory stands where"),
         ([("hyperparameters.json/x", "file", F, "")], "directory stands where"),
     ],

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from snapshot_json import MAX_NAME_BYTES, MAX_PARAM_ID_CHARS, JSONSnapshotExtension, dumps
 
 pytest_plugins = ["pytester"]
@@ -250,16 +251,12 @@ def test_non_json_data_fails_the_assertion(project: pytest.Pytester) -> None:
 
 
 def test_file_names(project: pytest.Pytester) -> None:
-    # Ids with characters that are unsafe in file names on some systems, a
-    # second assertion in one test, and an explicitly named snapshot.
     write_test(
         project,
         """
         import pytest
 
-        @pytest.mark.parametrize(
-            "value", ["a/b", "c:d", 'e"f', "sp ace", "caf\\u00e9", "x?*<>|\\\\y"]
-        )
+        @pytest.mark.parametrize("value", ["plain", "sp ace", "dots.and-dashes", 3, None])
         def test_ids(json_snapshot, value):
             assert value == json_snapshot
 
@@ -269,33 +266,69 @@ def test_file_names(project: pytest.Pytester) -> None:
 
         def test_named(json_snapshot):
             assert 3 == json_snapshot(name="custom")
+
+        class TestGroup:
+            def test_method(self, json_snapshot):
+                assert 4 == json_snapshot
         """,
     )
-    project.runpytest("--snapshot-update").assert_outcomes(passed=8)
-    # pytest escapes non-ASCII ids (caf\xe9); syrupy then drops \ / : * ? " < > |.
+    project.runpytest("--snapshot-update", "-W", "error").assert_outcomes(passed=9)
     assert sorted(snapshot_files(project)) == [
-        "test_mod/test_ids[ab].json",
-        "test_mod/test_ids[cafxe9].json",
-        "test_mod/test_ids[cd].json",
-        "test_mod/test_ids[ef].json",
+        "test_mod/TestGroup.test_method.json",
+        "test_mod/test_ids[3].json",
+        "test_mod/test_ids[None].json",
+        "test_mod/test_ids[dots.and-dashes].json",
+        "test_mod/test_ids[plain].json",
         "test_mod/test_ids[sp ace].json",
-        "test_mod/test_ids[xy].json",
         "test_mod/test_named[custom].json",
         "test_mod/test_two.1.json",
         "test_mod/test_two.json",
     ]
-    project.runpytest().assert_outcomes(passed=8)
+    project.runpytest("-W", "error").assert_outcomes(passed=9)
+
+
+def test_unsafe_names_are_refused(project: pytest.Pytester) -> None:
+    # Syrupy would strip these characters from the file name (and warn); the
+    # non-ASCII value becomes the id caf\xe9, whose backslash it would strip.
+    write_test(
+        project,
+        """
+        import pytest
+
+        @pytest.mark.parametrize("value", ["a/b", "c:d", 'e"f', "x?*<>|y", "caf\u00e9"])
+        def test_ids(json_snapshot, value):
+            assert value == json_snapshot
+
+        def test_named(json_snapshot):
+            assert 1 == json_snapshot(name="tab\there")
+        """,
+    )
+    result = project.runpytest("--snapshot-update")
+    result.assert_outcomes(failed=6)
+    result.stdout.re_match_lines(
+        [
+            r".*ValueError: snapshot name 'test_ids\[a/b\]' contains '/', which syrupy strips",
+            r".*ValueError: snapshot name 'test_ids\[c:d\]' contains ':'",
+            r".*ValueError: snapshot name 'test_ids\[e\"f\]' contains '\"'",
+            r".*ValueError: snapshot name 'test_ids\[x\?\*<>\|y\]' contains '\*<>\?\|'",
+            r".*ValueError: snapshot name 'test_ids\[caf\\\\xe9\]' contains '\\\\'",
+            r".*ValueError: snapshot name 'test_named\[tab\\there\]' contains '\\t'",
+        ],
+        consecutive=False,
+    )
+    assert snapshot_files(project) == {}
 
 
 def test_overlong_param_ids_are_refused(project: pytest.Pytester) -> None:
     # Explicit ids, which every pytest keeps as given: this checks the limit.
     # (Auto-generated ids over the limit are the ones pytest 9 rewrites.)
+    ok_id, long_id = "x" * MAX_PARAM_ID_CHARS, "y" * (MAX_PARAM_ID_CHARS + 1)
     write_test(
         project,
         f"""
         import pytest
 
-        @pytest.mark.parametrize("value", [0, 1], ids=["{"x" * MAX_PARAM_ID_CHARS}", "{"y" * (MAX_PARAM_ID_CHARS + 1)}"])
+        @pytest.mark.parametrize("value", [0, 1], ids=["{ok_id}", "{long_id}"])
         def test_long(json_snapshot, value):
             assert value == json_snapshot
         """,
@@ -303,9 +336,9 @@ def test_overlong_param_ids_are_refused(project: pytest.Pytester) -> None:
     result = project.runpytest("--snapshot-update")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        [f"*ValueError: parametrize id is longer than {MAX_PARAM_ID_CHARS} characters*"]
+        [f"*ValueError: snapshot name *has a parametrize id over {MAX_PARAM_ID_CHARS} characters*"]
     )
-    assert snapshot_files(project) == {f"test_mod/test_long[{'x' * MAX_PARAM_ID_CHARS}].json": b"0\n"}
+    assert snapshot_files(project) == {f"test_mod/test_long[{ok_id}].json": b"0\n"}
 
 
 def test_overlong_names_are_refused(project: pytest.Pytester) -> None:
@@ -321,5 +354,5 @@ def test_overlong_names_are_refused(project: pytest.Pytester) -> None:
     )
     result = project.runpytest("--snapshot-update")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"*ValueError: snapshot name is longer than {MAX_NAME_BYTES}*"])
+    result.stdout.fnmatch_lines([f"*ValueError: snapshot name * is over {MAX_NAME_BYTES} bytes*"])
     assert snapshot_files(project) == {}

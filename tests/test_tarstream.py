@@ -5,8 +5,8 @@ from __future__ import annotations
 import tarfile
 
 import pytest
-from archives import tar_bytes
 
+from archives import tar_bytes
 from dummy_training.errors import ValidationError
 from dummy_training.tarstream import Limits, iter_members
 from dummy_training.tarwrite import end_of_archive, header, padding
@@ -58,19 +58,29 @@ def test_ustar_prefix_and_v7_directory_convention() -> None:
 
 
 def test_base256_size_and_pax_numbers() -> None:
-    block = patch(header("file", "f", size=0, mode=0o644, mtime=0), 124, b"\x80" + (5).to_bytes(11, "big"))
+    block = patch(
+        header("file", "f", size=0, mode=0o644, mtime=0), 124, b"\x80" + (5).to_bytes(11, "big")
+    )
     assert members(block + b"hello" + padding(5) + end_of_archive())[0].size == 5
     negative = patch(block, 124, b"\xff" * 12)
     refuse(negative + end_of_archive(), "negative size")
     records = b"30 mtime=1700000000.123456789\n10 uid=42\n10 gid=43\n"
     pax = header("file", "././@PaxHeader", size=len(records), mode=0o644, mtime=0)
     pax = patch(pax, 156, b"x")
-    found = members(pax + records + padding(len(records)) + header("file", "f", mode=0o644, mtime=0) + end_of_archive())
+    found = members(
+        pax
+        + records
+        + padding(len(records))
+        + header("file", "f", mode=0o644, mtime=0)
+        + end_of_archive()
+    )
     assert (found[0].mtime, found[0].uid, found[0].gid) == (1700000000, 42, 43)
 
 
 def pax_block(records: bytes, flag: bytes = b"x") -> bytes:
-    block = patch(header("file", "././@PaxHeader", size=len(records), mode=0o644, mtime=0), 156, flag)
+    block = patch(
+        header("file", "././@PaxHeader", size=len(records), mode=0o644, mtime=0), 156, flag
+    )
     return block + records + padding(len(records))
 
 
@@ -102,12 +112,16 @@ def test_bad_pax_records(records: bytes, message: str) -> None:
 def test_global_pax_headers() -> None:
     comment = b"15 comment=abc\n"
     assert [m.name for m in members(pax_block(comment, b"g") + plain() + end_of_archive())] == ["f"]
-    refuse(pax_block(b"13 path=evil\n", b"g") + plain() + end_of_archive(), "global pax header sets path")
+    refuse(
+        pax_block(b"13 path=evil\n", b"g") + plain() + end_of_archive(),
+        "global pax header sets path",
+    )
 
 
-def test_pax_path_overrides_header_name() -> None:
-    data = pax_block(b"16 path=renamed\n") + plain("original") + end_of_archive()
-    assert members(data)[0].name == "renamed"
+def test_pax_path_and_size_override_the_header() -> None:
+    data = pax_block(record("path", "renamed") + record("size", "3")) + plain("original")
+    found = members(data + b"abc" + padding(3) + end_of_archive())
+    assert [(m.name, m.size) for m in found] == [("renamed", 3)]
 
 
 @pytest.mark.parametrize(
@@ -117,17 +131,32 @@ def test_pax_path_overrides_header_name() -> None:
         (b"abc", "shorter than a block"),
         (plain() + b"x" * 100, "truncated tar header"),
         (plain()[:100] + b"9" + plain()[101:], "not a tar archive"),
-        (plain() + patch(plain("g"), 0, b"h")[:148] + b"1234567\0" + patch(plain("g"), 0, b"h")[156:], "bad tar header checksum"),
+        (
+            plain()
+            + patch(plain("g"), 0, b"h")[:148]
+            + b"1234567\0"
+            + patch(plain("g"), 0, b"h")[156:],
+            "bad tar header checksum",
+        ),
         (plain() + plain()[:148] + b"zz      " + plain()[156:], "invalid checksum field"),
         (patch(plain(), 156, b"S"), "sparse file"),
         (patch(plain(), 156, b"V"), "unsupported member"),
-        (patch(header("dir", "d/", mode=0o755, mtime=0), 124, b"%011o\0" % 512), "declares 512 data bytes"),
+        (
+            patch(header("dir", "d/", mode=0o755, mtime=0), 124, b"%011o\0" % 512),
+            "declares 512 data bytes",
+        ),
         (pax_block(b"11 path=a\n"), "extension header without a member"),
         (pax_block(b"11 path=a\n") + end_of_archive(), "extension header without a member"),
         (header("file", "f", size=10, mode=0o644, mtime=0) + b"12345", "truncated member data"),
         (header("file", "f", size=10, mode=0o644, mtime=0) + b"1234567890", "truncated padding"),
-        (plain() + end_of_archive() + b"\0" * 100 + b"hidden", "after the tar end-of-archive marker"),
-        (patch(plain(), 156, b"L")[:124] + b"%011o\0" % 2000 + patch(plain(), 156, b"L")[136:], "truncated extension header"),
+        (
+            plain() + end_of_archive() + b"\0" * 100 + b"hidden",
+            "after the tar end-of-archive marker",
+        ),
+        (
+            patch(plain(), 156, b"L")[:124] + b"%011o\0" % 2000 + patch(plain(), 156, b"L")[136:],
+            "truncated extension header",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -152,7 +181,21 @@ def test_signed_checksums_are_accepted() -> None:
 
 def test_limits() -> None:
     big = b"%d path=%s\n" % (1_000_000 + 15, b"a" * 1_000_000)
-    refuse(pax_block(big) + plain() + end_of_archive(), "1000014 bytes exceeds the 1000-byte cap", limits=Limits(max_extension_header=1000))
-    refuse(plain("a") + plain("b") + end_of_archive(), "more than 1 members", limits=Limits(max_members=1))
-    refuse(plain("a" * 50) + end_of_archive(), "exceeds the 10-byte cap", limits=Limits(max_name=10))
-    refuse(plain("a/b/c/d") + end_of_archive(), "depth 4 exceeds the cap of 3", limits=Limits(max_depth=3))
+    refuse(
+        pax_block(big) + plain() + end_of_archive(),
+        "1000014 bytes exceeds the 1000-byte cap",
+        limits=Limits(max_extension_header=1000),
+    )
+    refuse(
+        plain("a") + plain("b") + end_of_archive(),
+        "more than 1 members",
+        limits=Limits(max_members=1),
+    )
+    refuse(
+        plain("a" * 50) + end_of_archive(), "exceeds the 10-byte cap", limits=Limits(max_name=10)
+    )
+    refuse(
+        plain("a/b/c/d") + end_of_archive(),
+        "depth 4 exceeds the cap of 3",
+        limits=Limits(max_depth=3),
+    )
