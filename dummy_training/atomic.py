@@ -24,17 +24,32 @@ class Written(NamedTuple):
 
 
 class _HashingWriter:
-    """Counts and hashes on the way to the file, so the output is never read back."""
+    """Counts and hashes on the way to the file, so the output is read back only if patched."""
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
         self._sha = hashlib.sha256()
+        self._patched = False
         self.size = 0
 
     def write(self, data: bytes) -> int:
         self._sha.update(data)
         self.size += len(data)
         return self._f.write(data)
+
+    def patch(self, offset: int, data: bytes) -> None:
+        """Overwrite bytes written earlier (same length); the digest is then recomputed."""
+        self._f.seek(offset)
+        self._f.write(data)
+        self._f.seek(0, os.SEEK_END)
+        self._patched = True
+
+    def _rehash(self) -> None:
+        if self._patched:
+            self._f.seek(0)
+            self._sha = hashlib.sha256()
+            for block in iter(lambda: self._f.read(1 << 20), b""):
+                self._sha.update(block)
 
     def result(self) -> Written:
         return Written(self.size, self._sha.hexdigest())
@@ -65,9 +80,10 @@ def atomic_write(target: Path) -> Iterator[_HashingWriter]:
             f"{target.parent}: cannot write in output directory: {exc.strerror}"
         ) from exc
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "w+b") as f:
             writer = _HashingWriter(f)
             yield writer
+            writer._rehash()
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)

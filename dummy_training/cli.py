@@ -13,7 +13,7 @@ from typing import Sequence
 from . import __version__
 from .contract import MESSAGE_FILE, resolve
 from .errors import DummyTrainingError
-from .job import run
+from .job import STRATEGIES, run
 from .scan import scan
 
 log = logging.getLogger("dummy_training")
@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"where a failure's one-line reason goes (default: {MESSAGE_FILE}, "
         "if its directory exists)",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="splice: add the member without recompressing; repack: extract and repack; "
+        "auto (default): splice whenever that is correct",
     )
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
@@ -93,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if ns.quiet else logging.DEBUG if ns.verbose else logging.INFO)
     try:
-        run(resolve(ns.root, ns.model, ns.hyperparameters, ns.output_dir, ns.work_dir))
+        run(resolve(ns.root, ns.model, ns.hyperparameters, ns.output_dir, ns.work_dir), ns.strategy)
         return 0
     except DummyTrainingError as exc:
         log.error("%s", exc)

@@ -144,6 +144,7 @@ def inflate(
     on_header: Callable[[int, GzipHeader], None] | None = None,
     on_segment: SegmentSink | None = None,
     on_read: Callable[[int], None] | None = None,
+    on_member_end: Callable[[int, int, int], object] | None = None,
 ) -> Iterator[bytes]:
     """Yield the decompressed bytes of every member; raise ValidationError on any defect."""
     reader = _Reader(f, path, on_read)
@@ -190,6 +191,8 @@ def inflate(
                 f"{path}: gzip length mismatch in member {index} "
                 f"(trailer {want_size}, data {size & 0xFFFFFFFF})"
             )
+        if on_member_end is not None:
+            on_member_end(index, crc, size)
         emit("trailer", index, trailer)
         index += 1
         rest = reader.chunk()

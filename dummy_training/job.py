@@ -7,13 +7,14 @@ import os
 import time
 from pathlib import Path
 
-from .atomic import atomic_write, ensure_directory
+from .atomic import Written, atomic_write, ensure_directory
 from .contract import Paths, resolve
 from .errors import ProcessingError
 from .hyperparameters import load_hyperparameters
 from .progress import rate
 from .repack import repack
 from .scan import LISTING_MAX, Manifest, check_model_path, scan
+from .splice import Splicer
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,76 @@ def derived_mtime(manifest: Manifest) -> int:
     """The added member's mtime: SOURCE_DATE_EPOCH if set, else the newest member's."""
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None:
-        return manifest.newest_mtime
+        return min(max(manifest.newest_mtime, 0), MTIME_MAX)
     try:
-        return int(value)
+        epoch = int(value)
     except ValueError:
         raise ProcessingError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
+    if not 0 <= epoch <= MTIME_MAX:
+        raise ProcessingError(f"SOURCE_DATE_EPOCH={value!r} is out of range")
+    return epoch
 
 
-def run(paths: Paths) -> Path:
+STRATEGIES = ("auto", "splice", "repack")
+# The added member's mtime must fit ustar's 11 octal digits, so that the spliced
+# entry written before the scan keeps its length when its real time is patched in.
+MTIME_MAX = 8**11 - 1
+
+
+class _Shadowed(Exception):
+    """The archive holds a root hyperparameters.json, which a splice would only hide."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        super().__init__(manifest.path)
+        self.manifest = manifest
+
+
+def _splice(paths: Paths, data: bytes) -> tuple[Manifest, Written]:
+    """Validate and splice in the same single pass; _Shadowed when that would be wrong."""
+    with atomic_write(paths.output) as out:
+        splicer = Splicer(out, data)
+        manifest = scan(paths.model, on_segment=splicer.segment, on_member_end=splicer.member_end)
+        if manifest.root_hyperparameters is not None:
+            raise _Shadowed(manifest)  # atomic_write discards the spliced file
+        splicer.finish(derived_mtime(manifest))
+    return manifest, out.result()
+
+
+def _add(paths: Paths, data: bytes, strategy: str) -> tuple[Manifest, Written]:
+    if strategy != "repack":
+        try:
+            manifest, written = _splice(paths, data)
+        except _Shadowed as shadowed:
+            manifest = shadowed.manifest
+            log_manifest(manifest)
+            log.warning(
+                "%s: archive already holds %r; it is replaced by %s",
+                paths.model,
+                manifest.root_hyperparameters,
+                paths.hyperparameters,
+            )
+            log.info("strategy: repack (a splice would only shadow the existing file)")
+        else:
+            log_manifest(manifest)
+            log.info("strategy: splice (%s; original deflate data copied as is)", strategy)
+            return manifest, written
+    else:
+        manifest = scan(paths.model)
+        log_manifest(manifest)
+        if manifest.root_hyperparameters is not None:
+            log.warning(
+                "%s: archive already holds %r; it is replaced by %s",
+                paths.model,
+                manifest.root_hyperparameters,
+                paths.hyperparameters,
+            )
+        log.info("strategy: repack (requested)")
+    return manifest, repack(
+        paths.model, data, derived_mtime(manifest), paths.output, paths.work_dir
+    )
+
+
+def run(paths: Paths, strategy: str = "auto") -> Path:
     """Carry out the step for ``paths``; return the output archive's path."""
     started = time.monotonic()
     log.info(
@@ -73,7 +136,7 @@ def run(paths: Paths) -> Path:
     data: bytes | None = None
     if paths.hyperparameters_explicit or os.path.lexists(paths.hyperparameters):
         data = load_hyperparameters(paths.hyperparameters)
-        log.info("mode: add hyperparameters.json (strategy: repack)")
+        log.info("mode: add hyperparameters.json")
     else:
         log.info("mode: fallback, no hyperparameters file: validate and copy unchanged")
     ensure_directory(paths.output_dir)
@@ -83,16 +146,7 @@ def run(paths: Paths) -> Path:
         written = out.result()
         log_manifest(manifest)
     else:
-        manifest = scan(paths.model)
-        log_manifest(manifest)
-        if manifest.root_hyperparameters is not None:
-            log.warning(
-                "%s: archive already holds %r; it is replaced by %s",
-                paths.model,
-                manifest.root_hyperparameters,
-                paths.hyperparameters,
-            )
-        written = repack(paths.model, data, derived_mtime(manifest), paths.output, paths.work_dir)
+        manifest, written = _add(paths, data, strategy)
     log.info("wrote %s: %d bytes, sha256 %s", paths.output, written.size, written.sha256)
     elapsed = time.monotonic() - started
     log.info("done in %.2f s (%s)", elapsed, rate(manifest.compressed_size, elapsed))

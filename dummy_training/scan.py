@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from .errors import InputNotFoundError, ValidationError
 from .gzipstream import GzipHeader, SegmentSink, inflate
@@ -67,6 +67,7 @@ def scan(
     path: Path,
     *,
     on_segment: SegmentSink | None = None,
+    on_member_end: Callable[[int, int, int], object] | None = None,
     hash_data: bool = False,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Manifest:
@@ -99,7 +100,12 @@ def scan(
         def measured() -> Iterator[bytes]:
             nonlocal stream_size
             for chunk in inflate(
-                f, str(path), on_header=remember, on_segment=on_segment, on_read=progress.advance
+                f,
+                str(path),
+                on_header=remember,
+                on_segment=on_segment,
+                on_read=progress.advance,
+                on_member_end=on_member_end,
             ):
                 stream_size += len(chunk)
                 yield chunk

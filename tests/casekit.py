@@ -61,6 +61,7 @@ def snapshot_files(root: Path) -> dict[str, str]:
 def tree_of(archive: Path) -> list[Entry]:
     """The tree a PEP 706 'data' extraction of ``archive`` gives, read with tarfile alone."""
     entries: dict[str, Entry] = {}
+    inodes: dict[str, list[str]] = {}
     with tarfile.open(archive, "r:gz") as tf:
         for ti in tf:
             parts = [p for p in ti.name.split("/") if p not in ("", ".")]
@@ -74,7 +75,13 @@ def tree_of(archive: Path) -> list[Entry]:
                 entries[path] = _file(data, ti.mode)
             elif ti.islnk():
                 target = "/".join(p for p in ti.linkname.split("/") if p not in ("", "."))
+                # One inode: extracting a link chmods every name it already has.
+                group = inodes.setdefault(target, [target])
+                group.append(path)
+                inodes[path] = group
                 entries[path] = dict(entries[target])
+                for name in group:
+                    entries[name]["mode"] = _file(b"", ti.mode)["mode"]
             elif ti.isdir():
                 entries[path] = _entry("dir", f"{ti.mode & 0o755 | 0o700:04o}")
             else:

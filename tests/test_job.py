@@ -28,11 +28,13 @@ def output_of(root: Path) -> Path:
     return root / "output" / "model" / "model.tar.gz"
 
 
-def test_adds_hyperparameters_deterministically(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["splice", "repack"])
+def test_adds_hyperparameters_deterministically(tmp_path: Path, strategy: str) -> None:
     write_model(tmp_path / "a", SMALL)
     write_model(tmp_path / "b", SMALL)
-    assert main(["--root", str(tmp_path / "a"), "-q"]) == 0
-    assert main(["--root", str(tmp_path / "b"), "-q", "--work-dir", str(tmp_path)]) == 0
+    assert main(["--root", str(tmp_path / "a"), "-q", "--strategy", strategy]) == 0
+    args = ["--root", str(tmp_path / "b"), "-q", "--strategy", strategy, "--work-dir", str(tmp_path)]
+    assert main(args) == 0
     first, second = output_of(tmp_path / "a").read_bytes(), output_of(tmp_path / "b").read_bytes()
     assert first == second
     assert first[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time
@@ -40,13 +42,12 @@ def test_adds_hyperparameters_deterministically(tmp_path: Path) -> None:
         member = tf.getmember("hyperparameters.json")
         assert tf.extractfile(member).read() == b'{"a": "1"}\n'  # type: ignore[union-attr]
         assert member.mtime == 1_700_000_000  # the newest input member's
-        assert [(m.uid, m.gid, m.uname, m.gname) for m in tf] == [(0, 0, "", "")] * 4
-        assert tf.getnames() == [
-            "hyperparameters.json",
-            "model",
-            "model/config.json",
-            "model/weights.bin",
-        ]
+        if strategy == "repack":
+            assert [(m.uid, m.gid, m.uname, m.gname) for m in tf] == [(0, 0, "", "")] * 4
+            names = ["hyperparameters.json", "model", "model/config.json", "model/weights.bin"]
+        else:  # the original members keep their header bytes, after the new one
+            names = ["hyperparameters.json", "model/weights.bin", "model/config.json"]
+        assert tf.getnames() == names
     assert sorted(os.listdir(tmp_path)) == ["a", "b"]  # work directories are gone
 
 
@@ -73,12 +74,17 @@ def fail_writes_after(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
     monkeypatch.setattr(atomic._HashingWriter, "write", write)
 
 
-@pytest.mark.parametrize("hyperparameters", [b'{"a": "1"}', None], ids=["repack", "fallback-copy"])
+@pytest.mark.parametrize(
+    ("hyperparameters", "strategy"),
+    [(b'{"a": "1"}', "splice"), (b'{"a": "1"}', "repack"), (None, "auto")],
+    ids=["splice", "repack", "fallback-copy"],
+)
 def test_disk_full_part_way_leaves_no_partial_file(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     hyperparameters: bytes | None,
+    strategy: str,
 ) -> None:
     model = write_model(
         tmp_path, [("big.bin", "file", os.urandom(300_000))], hyperparameters=hyperparameters
@@ -88,7 +94,7 @@ def test_disk_full_part_way_leaves_no_partial_file(
     out_dir.mkdir(parents=True)
     (out_dir / "model.tar.gz").write_bytes(b"previous run")
     fail_writes_after(monkeypatch, 100_000)
-    assert main(["--root", str(tmp_path)]) == 3
+    assert main(["--root", str(tmp_path), "--strategy", strategy]) == 3
     assert "No space left on device" in capsys.readouterr().err
     assert os.listdir(out_dir) == ["model.tar.gz"]
     assert (out_dir / "model.tar.gz").read_bytes() == b"previous run"
@@ -104,7 +110,7 @@ def test_unexpected_errors_exit_4_with_a_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(job, "repack", broken)
+    monkeypatch.setattr(job, "derived_mtime", broken)
     message = tmp_path / "message"
     assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 4
     err = capsys.readouterr().err
@@ -146,7 +152,7 @@ def test_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_model(tmp_path, SMALL)
     assert main(["--root", str(tmp_path), "-q"]) == 0
     assert capsys.readouterr().err == ""
-    assert main(["--root", str(tmp_path), "-v"]) == 0
+    assert main(["--root", str(tmp_path), "-v", "--strategy", "repack"]) == 0
     assert "DEBUG: added model/weights.bin (1200 bytes)" in capsys.readouterr().err
 
 
@@ -159,7 +165,7 @@ def test_explicit_paths_and_work_dir_errors(tmp_path: Path) -> None:
     assert (out / "model.tar.gz").is_file()
     blocker = tmp_path / "blocker"
     blocker.write_text("")
-    assert main([*args, "--work-dir", str(blocker)]) == 3
+    assert main([*args, "--work-dir", str(blocker), "--strategy", "repack"]) == 3
 
 
 def test_library_api(tmp_path: Path) -> None:
@@ -220,7 +226,7 @@ def test_environment_failures_exit_3(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(repack, "add_hyperparameters", no_space)
-    assert main(["--root", str(tmp_path)]) == 3
+    assert main(["--root", str(tmp_path), "--strategy", "repack"]) == 3
     assert "repack failed: No space left on device" in capsys.readouterr().err
     monkeypatch.undo()
     monkeypatch.setattr(atomic.tempfile, "mkstemp", lambda **kwargs: no_space())

@@ -272,7 +272,7 @@ def test_file_names(project: pytest.Pytester) -> None:
                 assert 4 == json_snapshot
         """,
     )
-    project.runpytest("--snapshot-update", "-W", "error").assert_outcomes(passed=9)
+    project.runpytest("--snapshot-update", "-W", "error").assert_outcomes(passed=8)
     assert sorted(snapshot_files(project)) == [
         "test_mod/TestGroup.test_method.json",
         "test_mod/test_ids[3].json",
@@ -284,7 +284,7 @@ def test_file_names(project: pytest.Pytester) -> None:
         "test_mod/test_two.1.json",
         "test_mod/test_two.json",
     ]
-    project.runpytest("-W", "error").assert_outcomes(passed=9)
+    project.runpytest("-W", "error").assert_outcomes(passed=8)
 
 
 def test_unsafe_names_are_refused(project: pytest.Pytester) -> None:
