@@ -6,6 +6,8 @@ import errno
 import importlib
 import json
 import os
+import runpy
+import sys
 import tarfile
 from pathlib import Path
 
@@ -33,7 +35,15 @@ def test_adds_hyperparameters_deterministically(tmp_path: Path, strategy: str) -
     write_model(tmp_path / "a", SMALL)
     write_model(tmp_path / "b", SMALL)
     assert main(["--root", str(tmp_path / "a"), "-q", "--strategy", strategy]) == 0
-    args = ["--root", str(tmp_path / "b"), "-q", "--strategy", strategy, "--work-dir", str(tmp_path)]
+    args = [
+        "--root",
+        str(tmp_path / "b"),
+        "-q",
+        "--strategy",
+        strategy,
+        "--work-dir",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     first, second = output_of(tmp_path / "a").read_bytes(), output_of(tmp_path / "b").read_bytes()
     assert first == second
@@ -265,3 +275,31 @@ def test_long_listings_are_capped(tmp_path: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "INFO:   file     0644            1 f19\nINFO:   ... and 5 more\n" in err
     assert "f20" not in err
+
+
+def test_python_dash_m_entry_point(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["dummy_training", "--version"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("dummy_training", run_name="__main__")
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("dummy-training ")
+
+
+def test_hyperparameter_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_model(tmp_path, SMALL, hyperparameters=b'{"lr": "0.1", "lr": "0.2", "epochs": 3}')
+    assert main(["--root", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "duplicate keys ['lr']; the last value of each wins" in err
+    assert "SageMaker expects string values; not strings: epochs" in err
+
+
+def test_source_date_epoch_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_model(tmp_path, SMALL)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(8**11))
+    assert main(["--root", str(tmp_path)]) == 3
+    assert "SOURCE_DATE_EPOCH='8589934592' is out of range" in capsys.readouterr().err
+    assert not output_of(tmp_path).exists()
