@@ -3,7 +3,11 @@
 Run from anywhere, with no install (stdlib only)::
 
     python benchmarks/bench.py [--size MIB] [--repeat N] [--json FILE] [--keep DIR]
-    python benchmarks/bench.py --rss-check [--keep DIR]
+                               [--archives fp32,fp16,small-files] [--seed N] [--strict]
+    python benchmarks/bench.py --rss-check [--keep DIR] [--json FILE]
+
+The default run takes about a minute on two slow cores. For numbers on a bigger model,
+where process start-up weighs less: ``--size 400 --archives fp32 --repeat 1``.
 
 The default run generates three model archives, deterministically from ``--seed``, and
 times these subjects side by side on each:
@@ -15,6 +19,10 @@ times these subjects side by side on each:
     a Python process inflating the file with zlib (which checks the gzip CRC-32 and
     ISIZE trailer, as ``pigz -t`` does). With pigz present the Python inflate is timed
     too, as an extra row.
+``python start-up``
+    ``python -m dummy_training --version``: interpreter start and package import, the
+    fixed cost inside every dummy_training row (and the reason the targets also print
+    their value without it).
 ``dummy_training auto`` / ``dummy_training repack``
     ``python -m dummy_training ... --strategy auto|repack -q`` (``auto`` splices the new
     member into the gzip stream; ``repack`` extracts and repacks at gzip level 6). When
@@ -26,8 +34,11 @@ times these subjects side by side on each:
 ``GNU tar``
     ``tar -xzf`` then ``tar -czf`` (gzip level 6), skipped with a note without GNU tar.
 
-Every timed run is its own process; wall time comes from ``time.perf_counter`` and the
-peak RSS of the process and its descendants from ``os.wait4``. The first run of every
+Every timed run is its own process, forked by a small ``python -S`` launcher that times
+it with ``time.perf_counter`` and takes its CPU time and peak RSS (of the process and
+its descendants) from ``os.wait4``. The launcher is there because ru_maxrss includes the
+memory a child had before exec: forked from this process it would count our own RSS, so
+instead every row's RSS has a floor of the launcher's ~5 MiB. The first run of every
 subject is checked (the output opens with ``tarfile`` and holds exactly the input's
 files plus a ``hyperparameters.json`` with the expected bytes) before its time counts; a
 wrong output aborts the benchmark. Repetitions go round-robin over the subjects, so slow
@@ -37,17 +48,18 @@ The archives (``--size`` MiB uncompressed in all, default 60, split 60/20/20):
 
 ``fp32``
     a BERT-like checkpoint: ``model.safetensors`` with float32 N(0, 0.02) weights (two
-    low mantissa bits dropped, so gzip saves ~9%, like real fp32 checkpoints),
+    low mantissa bits dropped, so gzip saves ~10%, like real fp32 checkpoints),
     LayerNorm weights near 1, ``config.json``, ``tokenizer.json``, ``vocab.txt``,
     ``code/inference.py``. This is the "default archive" of the targets.
 ``fp16``
-    the same model in float16 (gzip saves ~8%).
+    the same model in float16 (gzip saves ~10%).
 ``small-files``
     ~100 1-20 KiB files per MiB (npy arrays, JSON and text) in 100-file directories.
 
-Tensor data is stitched from 64 KiB slices taken at random offsets of a 2 MiB pool of
+Tensor data is stitched from 64 KiB slices taken at random offsets of a pool of 2**19
 pre-encoded values: fast to produce, and since deflate only looks 32 KiB back the
-compression ratio and speed are those of fresh random values.
+compression ratio and speed are those of fresh random values. The archives are
+byte-identical on every Python from 3.8 (given the same zlib).
 
 Targets, printed after the tables: ``auto`` within 1.3x the floor on every archive, and
 ``auto`` at least 5x faster than ``spec-literal`` on the fp32 archive. ``--strict`` turns
@@ -56,7 +68,8 @@ a missed target into exit status 1.
 ``--rss-check`` instead generates float32 archives of 256 MiB and 2 GiB (uncompressed;
 gzip level 1 to keep generation bearable) and checks that ``auto``'s peak RSS on the
 large one is within 10% of that on the small one, i.e. that memory does not grow with the
-archive. It takes several minutes, mostly generating; ``--keep DIR`` reuses archives.
+archive. It takes about four minutes, two of them generating the 2 GiB archive;
+``--keep DIR`` keeps the archives and reuses them next time.
 
 Exit status: 0 done, 1 a target missed under ``--strict``, 2 a subject failed or wrote a
 wrong archive, or the arguments are wrong. Unix only (``os.wait4``).
@@ -152,7 +165,14 @@ class TarGzWriter:
         info.type, info.size, info.mode, info.mtime = kind, size, mode, MTIME
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
-        self._write(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
+        block = bytearray(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
+        assert len(block) == tarfile.BLOCKSIZE, f"{name}: name too long for one header"
+        # Python < 3.10 fills devmajor/devminor of every member, later ones only of
+        # devices: blank them (and redo the checksum) so all Pythons give equal bytes.
+        block[329:345] = bytes(16)
+        block[148:156] = b" " * 8
+        block[148:156] = b"%06o\0 " % sum(block)
+        self._write(bytes(block))
 
     def add_dir(self, name: str) -> None:
         self._header(name.rstrip("/") + "/", tarfile.DIRTYPE, 0, 0o755)
@@ -534,6 +554,9 @@ pid = os.fork()
 if pid == 0:
     try:
         os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as exc:
+        sys.stderr.write("%s: %s\\n" % (sys.argv[2], exc))
+        sys.stderr.flush()
     finally:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
@@ -548,6 +571,8 @@ def run_timed(argv: Sequence[str], env: dict[str, str], log_dir: Path) -> Run:
     """Run ``argv`` to completion; its wall time, CPU time and peak RSS (with children)."""
     out_path, err_path, result_path = (log_dir / n for n in ("stdout", "stderr", "rusage"))
     launcher = [sys.executable, "-S", "-E", "-c", LAUNCHER, str(result_path), *argv]
+    if result_path.exists():
+        result_path.unlink()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         returncode = subprocess.run(
             launcher, stdout=out, stderr=err, env=env, check=False
@@ -558,8 +583,8 @@ def run_timed(argv: Sequence[str], env: dict[str, str], log_dir: Path) -> Run:
         fields = []
     if returncode != 0 or len(fields) != 5 or fields[0] != "0":
         tail = err_path.read_text(errors="replace")[-2000:]
-        code = fields[0] if fields else f"launcher {returncode}"
-        raise BenchError(f"exit status {code} from {' '.join(argv)}\n{tail}")
+        what = f"exit status {fields[0]}" if returncode == 0 else f"launcher exit {returncode}"
+        raise BenchError(f"{what} from {' '.join(argv)}\n{tail}")
     rss = int(fields[4])
     if sys.platform == "darwin":  # bytes there, KiB on Linux
         rss //= 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -24,30 +25,29 @@ class Written(NamedTuple):
 
 
 class _HashingWriter:
-    """Counts and hashes on the way to the file, so the output is read back only if patched."""
+    """Counts and hashes on the way to the file; a patched file is hashed once, at the end."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO, hash_on_write: bool) -> None:
         self._f = f
         self._sha = hashlib.sha256()
-        self._patched = False
+        self._hash_on_write = hash_on_write
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        self._sha.update(data)
+        if self._hash_on_write:
+            self._sha.update(data)
         self.size += len(data)
         return self._f.write(data)
 
     def patch(self, offset: int, data: bytes) -> None:
-        """Overwrite bytes written earlier (same length); the digest is then recomputed."""
+        """Overwrite bytes written earlier, keeping the length."""
         self._f.seek(offset)
         self._f.write(data)
         self._f.seek(0, os.SEEK_END)
-        self._patched = True
 
-    def _rehash(self) -> None:
-        if self._patched:
+    def finish(self) -> None:
+        if not self._hash_on_write:
             self._f.seek(0)
-            self._sha = hashlib.sha256()
             for block in iter(lambda: self._f.read(1 << 20), b""):
                 self._sha.update(block)
 
@@ -65,31 +65,73 @@ def ensure_directory(directory: Path) -> None:
         ) from exc
 
 
+def _unnamed(directory: Path) -> int | None:
+    """An unnamed file in ``directory`` (Linux O_TMPFILE), or None where there is none.
+
+    Until it is linked it has no name, so a run killed part-way leaves nothing behind.
+    """
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return None
+    try:
+        return os.open(directory, flag | os.O_RDWR, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return None  # the file system cannot; a named temporary file will do
+        raise
+
+
+def _link(fd: int, target: Path) -> Path | None:
+    """Give the unnamed file a name: ``target`` itself if free, else a temporary name."""
+    # A directory fd makes os.link use linkat() with AT_SYMLINK_FOLLOW on every
+    # Python; plain link() would try to link the /proc magic symlink itself.
+    proc = os.open("/proc/self", os.O_RDONLY)
+    try:
+        try:
+            os.link(f"fd/{fd}", target, src_dir_fd=proc)
+            return None
+        except FileExistsError:
+            temporary = target.parent / f".{target.name}.{os.getpid()}.{fd}.tmp"
+            os.link(f"fd/{fd}", temporary, src_dir_fd=proc)
+            return temporary
+    finally:
+        os.close(proc)
+
+
 @contextmanager
-def atomic_write(target: Path) -> Iterator[_HashingWriter]:
+def atomic_write(target: Path, *, patched: bool = False) -> Iterator[_HashingWriter]:
     """Yield a writer for ``target``; on any failure no trace of it remains.
 
     An existing ``target`` is replaced only after the new content is complete and on
-    disk; before that it is left untouched.
+    disk; before that it is left untouched. ``patched`` writers may overwrite what
+    they wrote; their digest is computed from the file at the end.
     """
     target = Path(target)
+    tmp: Path | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd = _unnamed(target.parent)
+        if fd is None:
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            tmp = Path(name)
     except OSError as exc:
         raise ProcessingError(
             f"{target.parent}: cannot write in output directory: {exc.strerror}"
         ) from exc
     try:
         with os.fdopen(fd, "w+b") as f:
-            writer = _HashingWriter(f)
+            writer = _HashingWriter(f, hash_on_write=not patched)
             yield writer
-            writer._rehash()
+            writer.finish()
             f.flush()
+            os.fchmod(f.fileno(), 0o644)
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+            if tmp is None:
+                tmp = _link(f.fileno(), target)
+        if tmp is not None:
+            os.replace(tmp, target)
     except BaseException as exc:
-        os.unlink(tmp)
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, DummyTrainingError):
             raise ProcessingError(f"{target}: write failed: {exc.strerror or exc}") from exc
         raise

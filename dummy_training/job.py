@@ -79,7 +79,7 @@ class _Shadowed(Exception):
 
 def _splice(paths: Paths, data: bytes) -> tuple[Manifest, Written]:
     """Validate and splice in the same single pass; _Shadowed when that would be wrong."""
-    with atomic_write(paths.output) as out:
+    with atomic_write(paths.output, patched=True) as out:
         splicer = Splicer(out, data)
         manifest = scan(paths.model, on_segment=splicer.segment, on_member_end=splicer.member_end)
         if manifest.root_hyperparameters is not None:

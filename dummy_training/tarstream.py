@@ -10,7 +10,6 @@ from .errors import ValidationError
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
-DATA_CHUNK = 1 << 20
 
 # Type flags mapped to the kinds the rest of the package speaks of.
 KINDS = {
@@ -101,6 +100,19 @@ class _Stream:
             self._pos = len(data)
         self.offset += len(data)
         return data
+
+    def pieces(self, n: int) -> Iterator[memoryview]:
+        """Up to ``n`` bytes as zero-copy views; fewer only where the stream ends."""
+        while n:
+            if self._pos == len(self._buf):
+                self._buf, self._pos = next(self._chunks, b""), 0
+                if not self._buf:
+                    return
+            view = memoryview(self._buf)[self._pos : self._pos + n]
+            self._pos += len(view)
+            self.offset += len(view)
+            n -= len(view)
+            yield view
 
     def rest(self) -> Iterator[bytes]:
         yield self._buf[self._pos :]
@@ -293,16 +305,15 @@ def _read_data(stream: _Stream, size: int, where: str, what: str) -> bytes:
 
 def _skip_data(stream: _Stream, size: int, where: str, name: str, hash_data: bool) -> str | None:
     digest = hashlib.sha256() if hash_data else None
-    remaining = size
-    while remaining:
-        data = stream.read(min(remaining, DATA_CHUNK))
-        if not data:
-            raise ValidationError(
-                f"{where}: truncated member data for {name!r} ({size - remaining} of {size} bytes)"
-            )
+    done = 0
+    for piece in stream.pieces(size):
         if digest is not None:
-            digest.update(data)
-        remaining -= len(data)
+            digest.update(piece)
+        done += len(piece)
+    if done < size:
+        raise ValidationError(
+            f"{where}: truncated member data for {name!r} ({done} of {size} bytes)"
+        )
     if len(stream.read(-size % BLOCK)) < -size % BLOCK:
         raise ValidationError(f"{where}: truncated padding after member data for {name!r}")
     return None if digest is None else digest.hexdigest()

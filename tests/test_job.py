@@ -239,7 +239,7 @@ def test_environment_failures_exit_3(
     assert main(["--root", str(tmp_path), "--strategy", "repack"]) == 3
     assert "repack failed: No space left on device" in capsys.readouterr().err
     monkeypatch.undo()
-    monkeypatch.setattr(atomic.tempfile, "mkstemp", lambda **kwargs: no_space())
+    monkeypatch.setattr(atomic, "_unnamed", no_space)
     assert main(["--root", str(tmp_path)]) == 3
     assert "cannot write in output directory" in capsys.readouterr().err
     assert not output_of(tmp_path).exists()

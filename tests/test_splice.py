@@ -122,7 +122,7 @@ def archives(draw: st.DrawFn) -> bytes:
         for _ in range(draw(st.integers(1, 8))):
             parts = draw(st.lists(NAMES, min_size=1, max_size=3))
             if fmt == tarfile.USTAR_FORMAT:
-                parts = [p.encode("ascii", "ignore").decode() or "n" for p in parts]
+                parts = [p.encode("ascii", "ignore").decode().strip(".") or "n" for p in parts]
             name = "/".join(parts)
             prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
             if name in used or prefixes & set(files) or any(u.startswith(name + "/") for u in used):
