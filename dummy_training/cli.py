@@ -15,6 +15,7 @@ from .contract import MESSAGE_FILE, resolve
 from .errors import DummyTrainingError
 from .job import STRATEGIES, run
 from .scan import scan
+from .tarstream import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger("dummy_training")
 
@@ -51,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
         help="splice: add the member without recompressing; repack: extract and repack; "
         "auto (default): splice whenever that is correct",
     )
+    caps = parser.add_argument_group(
+        "caps against hostile archives (raise for rare legitimate ones)"
+    )
+    defaults = DEFAULT_LIMITS
+    caps.add_argument("--max-members", type=int, default=defaults.max_members, metavar="N")
+    caps.add_argument(
+        "--max-header-bytes", type=int, default=defaults.max_extension_header, metavar="N"
+    )
+    caps.add_argument("--max-name-bytes", type=int, default=defaults.max_name, metavar="N")
+    caps.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     noise.add_argument("-v", "--verbose", action="store_true", help="log debug detail too")
@@ -100,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if ns.quiet else logging.DEBUG if ns.verbose else logging.INFO)
     try:
-        run(resolve(ns.root, ns.model, ns.hyperparameters, ns.output_dir, ns.work_dir), ns.strategy)
+        paths = resolve(ns.root, ns.model, ns.hyperparameters, ns.output_dir, ns.work_dir)
+        limits = Limits(ns.max_header_bytes, ns.max_members, ns.max_name_bytes, ns.max_depth)
+        run(paths, ns.strategy, limits)
         return 0
     except DummyTrainingError as exc:
         log.error("%s", exc)

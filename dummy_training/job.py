@@ -15,6 +15,7 @@ from .progress import rate
 from .repack import repack
 from .scan import LISTING_MAX, Manifest, check_model_path, scan
 from .splice import Splicer
+from .tarstream import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +78,26 @@ class _Shadowed(Exception):
         self.manifest = manifest
 
 
-def _splice(paths: Paths, data: bytes) -> tuple[Manifest, Written]:
+def _splice(paths: Paths, data: bytes, limits: Limits) -> tuple[Manifest, Written]:
     """Validate and splice in the same single pass; _Shadowed when that would be wrong."""
     with atomic_write(paths.output, patched=True) as out:
         splicer = Splicer(out, data)
-        manifest = scan(paths.model, on_segment=splicer.segment, on_member_end=splicer.member_end)
+        manifest = scan(
+            paths.model,
+            on_segment=splicer.segment,
+            on_member_end=splicer.member_end,
+            limits=limits,
+        )
         if manifest.root_hyperparameters is not None:
             raise _Shadowed(manifest)  # atomic_write discards the spliced file
         splicer.finish(derived_mtime(manifest))
     return manifest, out.result()
 
 
-def _add(paths: Paths, data: bytes, strategy: str) -> tuple[Manifest, Written]:
+def _add(paths: Paths, data: bytes, strategy: str, limits: Limits) -> tuple[Manifest, Written]:
     if strategy != "repack":
         try:
-            manifest, written = _splice(paths, data)
+            manifest, written = _splice(paths, data, limits)
         except _Shadowed as shadowed:
             manifest = shadowed.manifest
             log_manifest(manifest)
@@ -107,7 +113,7 @@ def _add(paths: Paths, data: bytes, strategy: str) -> tuple[Manifest, Written]:
             log.info("strategy: splice (%s; original deflate data copied as is)", strategy)
             return manifest, written
     else:
-        manifest = scan(paths.model)
+        manifest = scan(paths.model, limits=limits)
         log_manifest(manifest)
         if manifest.root_hyperparameters is not None:
             log.warning(
@@ -117,12 +123,13 @@ def _add(paths: Paths, data: bytes, strategy: str) -> tuple[Manifest, Written]:
                 paths.hyperparameters,
             )
         log.info("strategy: repack (requested)")
-    return manifest, repack(
-        paths.model, data, derived_mtime(manifest), paths.output, paths.work_dir
-    )
+    # Extraction needs room for every file plus the new one, before anything is written.
+    needed = sum(m.size for m in manifest.members) + len(data)
+    mtime = derived_mtime(manifest)
+    return manifest, repack(paths.model, data, mtime, paths.output, paths.work_dir, needed)
 
 
-def run(paths: Paths, strategy: str = "auto") -> Path:
+def run(paths: Paths, strategy: str = "auto", limits: Limits = DEFAULT_LIMITS) -> Path:
     """Carry out the step for ``paths``; return the output archive's path."""
     started = time.monotonic()
     log.info(
@@ -142,11 +149,15 @@ def run(paths: Paths, strategy: str = "auto") -> Path:
     ensure_directory(paths.output_dir)
     if data is None:
         with atomic_write(paths.output) as out:
-            manifest = scan(paths.model, on_segment=lambda kind, index, chunk: out.write(chunk))
+            manifest = scan(
+                paths.model,
+                on_segment=lambda kind, index, chunk: out.write(chunk),
+                limits=limits,
+            )
         written = out.result()
         log_manifest(manifest)
     else:
-        manifest, written = _add(paths, data, strategy)
+        manifest, written = _add(paths, data, strategy, limits)
     log.info("wrote %s: %d bytes, sha256 %s", paths.output, written.size, written.sha256)
     elapsed = time.monotonic() - started
     log.info("done in %.2f s (%s)", elapsed, rate(manifest.compressed_size, elapsed))

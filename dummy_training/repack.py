@@ -209,14 +209,25 @@ def repack(
     mtime: int,
     output: Path,
     work_dir: Path | None,
+    needed: int = 0,
     level: int = LEVEL,
 ) -> Written:
-    """Extract ``model`` into a fresh work directory, add the file, and pack it to ``output``."""
+    """Extract ``model`` into a fresh work directory, add the file, and pack it to ``output``.
+
+    ``needed`` is the extracted size; the repack refuses to start without that much room.
+    """
     parent = work_dir if work_dir is not None else output.parent.parent
     try:
         work = Path(tempfile.mkdtemp(prefix=".dummy_training-work-", dir=parent))
     except OSError as exc:
         raise ProcessingError(f"{parent}: cannot create work directory: {exc.strerror}") from exc
+    free = shutil.disk_usage(work).free
+    if needed > free:
+        shutil.rmtree(work)
+        raise ProcessingError(
+            f"{work.parent}: the repack needs {needed} bytes to extract but only {free} are "
+            "free; give --work-dir on a larger file system, or use --strategy auto"
+        )
     log.info("work directory: %s", work)
     try:
         tree = work / "tree"

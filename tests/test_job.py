@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import runpy
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -303,3 +304,37 @@ def test_source_date_epoch_range(
     assert main(["--root", str(tmp_path)]) == 3
     assert "SOURCE_DATE_EPOCH='8589934592' is out of range" in capsys.readouterr().err
     assert not output_of(tmp_path).exists()
+
+
+def test_caps_refuse_with_numbers_and_flags_raise_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_model(
+        tmp_path, [("d/é-weights.bin", "file", b"1"), ("d/x", "file", b"2"), ("y", "file", b"")]
+    )
+    cases = [
+        (["--max-members", "2"], "more than 2 members (cap)"),
+        (["--max-name-bytes", "5"], "member name of 16 bytes exceeds the 5-byte cap"),
+        (["--max-depth", "1"], "member path depth 2 exceeds the cap of 1"),
+        (["--max-header-bytes", "10"], "exceeds the 10-byte cap"),
+    ]
+    for flags, message in cases:
+        assert main(["--root", str(tmp_path), *flags]) == 2
+        assert message in capsys.readouterr().err
+        assert not output_of(tmp_path).exists()
+    generous = ["--max-members", "3", "--max-name-bytes", "16", "--max-depth", "2"]
+    assert main(["--root", str(tmp_path), *generous, "--max-header-bytes", "100"]) == 0
+
+
+def test_repack_refuses_to_start_without_room_to_extract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_model(tmp_path, SMALL)
+    full = shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)  # type: ignore[attr-defined]
+    monkeypatch.setattr(repack.shutil, "disk_usage", lambda path: full)
+    assert main(["--root", str(tmp_path), "--strategy", "repack"]) == 3
+    err = capsys.readouterr().err
+    assert "the repack needs 1213 bytes to extract but only 1000 are free" in err
+    assert sorted(os.listdir(tmp_path / "output")) == ["model"]
+    assert os.listdir(tmp_path / "output" / "model") == []
+    assert main(["--root", str(tmp_path)]) == 0  # the splice needs no such room
