@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import shutil
-import struct
 import subprocess
 import tarfile
 import zlib
@@ -20,6 +18,7 @@ from archives import SMALL, write_model
 from casekit import case_ids, comparable, copy_case, expand, load_case, tree_of
 from dummy_training import main, scan
 from dummy_training.splice import crc32_combine, stored_blocks
+from strategies import archives
 
 TREE_CASES = [c for c in case_ids() if load_case(c)["output"] == "tree"]
 
@@ -104,75 +103,6 @@ def test_stored_blocks_split_at_the_format_limit() -> None:
 @given(st.binary(max_size=300), st.binary(max_size=300))
 def test_crc32_combine_matches_zlib(a: bytes, b: bytes) -> None:
     assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
-
-
-NAMES = st.text(alphabet=st.sampled_from("abcxyz019-_.é語"), min_size=1, max_size=12).filter(
-    lambda n: n not in (".", "..", "hyperparameters.json")
-)
-
-
-@st.composite
-def archives(draw: st.DrawFn) -> bytes:
-    """Random valid archives: names, types, sizes, tar formats, gzip fields, member splits."""
-    fmt = draw(st.sampled_from([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]))
-    buf = io.BytesIO()
-    files: list[str] = []
-    used: set[str] = set()
-    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
-        for _ in range(draw(st.integers(1, 8))):
-            parts = draw(st.lists(NAMES, min_size=1, max_size=3))
-            if fmt == tarfile.USTAR_FORMAT:
-                parts = [p.encode("ascii", "ignore").decode().strip(".") or "n" for p in parts]
-            name = "/".join(parts)
-            prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
-            if name in used or prefixes & set(files) or any(u.startswith(name + "/") for u in used):
-                continue
-            kind = draw(st.sampled_from(["file", "file", "dir", "symlink", "hardlink"]))
-            info = tarfile.TarInfo(name)
-            info.mtime = draw(st.integers(0, 2_000_000_000))
-            info.mode = draw(st.sampled_from([0o644, 0o600, 0o755, 0o700, 0o777]))
-            payload = b""
-            if kind == "dir":
-                info.type = tarfile.DIRTYPE
-            elif kind == "symlink" and files:
-                info.type, info.linkname = (
-                    tarfile.SYMTYPE,
-                    os.path.relpath(draw(st.sampled_from(files)), os.path.dirname(name) or "."),
-                )
-            elif kind == "hardlink" and files:
-                info.type, info.linkname = tarfile.LNKTYPE, draw(st.sampled_from(files))
-            else:
-                payload = draw(st.binary(max_size=3000))
-                info.size = len(payload)
-                files.append(name)
-            used.add(name)
-            tf.addfile(info, io.BytesIO(payload) if info.isreg() else None)
-        if not files:
-            info = tarfile.TarInfo("weights.bin")
-            tf.addfile(info, io.BytesIO(b""))
-    data = buf.getvalue()
-    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=3)))
-    flags = draw(st.integers(0, 15)) << 1  # FHCRC, FEXTRA, FNAME, FCOMMENT
-    members = []
-    for start, end in zip([0, *cuts], [*cuts, len(data)]):
-        members.append(gzip_member(data[start:end], flags, draw(st.integers(0, 9))))
-    padding = bytes(draw(st.sampled_from([0, 0, 7, 512])))
-    return b"".join(members) + padding
-
-
-def gzip_member(payload: bytes, flags: int, level: int) -> bytes:
-    head = b"\x1f\x8b\x08" + bytes([flags]) + struct.pack("<I", 1_700_000_000) + b"\x00\x03"
-    if flags & 4:
-        head += struct.pack("<H", 4) + b"ab\x00\x00"
-    if flags & 8:
-        head += "modèl.tar".encode("latin-1") + b"\0"
-    if flags & 16:
-        head += b"a comment\0"
-    if flags & 2:
-        head += struct.pack("<H", zlib.crc32(head) & 0xFFFF)
-    body = zlib.compressobj(level, zlib.DEFLATED, -15)
-    deflated = body.compress(payload) + body.flush()
-    return head + deflated + struct.pack("<II", zlib.crc32(payload), len(payload))
 
 
 @settings(
