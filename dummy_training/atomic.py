@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
@@ -46,10 +47,15 @@ class _HashingWriter:
         self._f.seek(0, os.SEEK_END)
 
     def finish(self) -> None:
+        """Hash a patched file from disk (pread: the file position is left alone)."""
         if not self._hash_on_write:
-            self._f.seek(0)
-            for block in iter(lambda: self._f.read(1 << 20), b""):
+            fd, offset = self._f.fileno(), 0
+            while True:
+                block = os.pread(fd, 1 << 20, offset)
+                if not block:
+                    break
                 self._sha.update(block)
+                offset += len(block)
 
     def result(self) -> Written:
         return Written(self.size, self._sha.hexdigest())
@@ -121,10 +127,13 @@ def atomic_write(target: Path, *, patched: bool = False) -> Iterator[_HashingWri
         with os.fdopen(fd, "w+b") as f:
             writer = _HashingWriter(f, hash_on_write=not patched)
             yield writer
-            writer.finish()
             f.flush()
             os.fchmod(f.fileno(), 0o644)
-            os.fsync(f.fileno())
+            # Flushing to disk and hashing (both release the GIL) overlap.
+            with ThreadPoolExecutor(1) as pool:
+                synced = pool.submit(os.fsync, f.fileno())
+                writer.finish()
+                synced.result()
             if tmp is None:
                 tmp = _link(f.fileno(), target)
         if tmp is not None:
