@@ -95,34 +95,26 @@ def _splice(paths: Paths, data: bytes, limits: Limits) -> tuple[Manifest, Writte
 
 
 def _add(paths: Paths, data: bytes, strategy: str, limits: Limits) -> tuple[Manifest, Written]:
-    if strategy != "repack":
+    if strategy == "repack":
+        manifest, why = scan(paths.model, limits=limits), "requested"
+    else:
         try:
             manifest, written = _splice(paths, data, limits)
         except _Shadowed as shadowed:
-            manifest = shadowed.manifest
-            log_manifest(manifest)
-            log.warning(
-                "%s: archive already holds %r; it is replaced by %s",
-                paths.model,
-                manifest.root_hyperparameters,
-                paths.hyperparameters,
-            )
-            log.info("strategy: repack (a splice would only shadow the existing file)")
+            manifest, why = shadowed.manifest, "a splice would only shadow the existing file"
         else:
             log_manifest(manifest)
             log.info("strategy: splice (%s; original deflate data copied as is)", strategy)
             return manifest, written
-    else:
-        manifest = scan(paths.model, limits=limits)
-        log_manifest(manifest)
-        if manifest.root_hyperparameters is not None:
-            log.warning(
-                "%s: archive already holds %r; it is replaced by %s",
-                paths.model,
-                manifest.root_hyperparameters,
-                paths.hyperparameters,
-            )
-        log.info("strategy: repack (requested)")
+    log_manifest(manifest)
+    if manifest.root_hyperparameters is not None:
+        log.warning(
+            "%s: archive already holds %r; it is replaced by %s",
+            paths.model,
+            manifest.root_hyperparameters,
+            paths.hyperparameters,
+        )
+    log.info("strategy: repack (%s)", why)
     # Extraction needs room for every file plus the new one, before anything is written.
     needed = sum(m.size for m in manifest.members) + len(data)
     mtime = derived_mtime(manifest)
