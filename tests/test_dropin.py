@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,15 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def test_build_is_reproducible(
-    pyz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_build_is_reproducible_and_holds_only_the_step(pyz: Path, tmp_path: Path) -> None:
     again = dropin.build(tmp_path / "again.pyz")
     assert again.read_bytes() == pyz.read_bytes()
     assert os.access(pyz, os.X_OK)
+    with zipfile.ZipFile(pyz) as archive:
+        names = archive.namelist()
+    assert "__main__.py" in names and "dummy_training/cli.py" in names
+    assert "dummy_training/conformance.py" not in names
+    assert "dummy_training/dropin.py" not in names
 
 
 @pytest.mark.parametrize("python", ["python3.8", "python3.13", sys.executable])

@@ -1,0 +1,471 @@
+"""Conformance runner: judge any implementation of the step against the fixture suite.
+
+``python -m dummy_training.conformance --impl 'python3 my_step.py {args}'`` runs the
+command once per case in ``fixtures/cases/`` on a private copy of the case and
+checks the exit code, the output, the inputs and the case root afterwards.
+``--contract-paths CMD`` runs implementations that hard-code ``/opt/ml/processing``
+unmodified, each case bound there in a private mount namespace. See CONFORMANCE.md.
+
+Placeholders in the command (replaced by shell-quoted values, then split like a
+shell would): ``{args}`` the case's arguments for the reference CLI, ``{root}``,
+``{model}``, ``{hyperparameters}``, ``{output_dir}`` absolute paths, and
+``{python}`` the interpreter running this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
+from pathlib import Path
+from typing import Any, Dict, NamedTuple, Sequence, Tuple
+
+from . import __version__
+from .contract import DEFAULT_ROOT, HYPERPARAMETERS, MODEL, OUTPUT_DIR, OUTPUT_NAME
+from .errors import DummyTrainingError
+from .repack import extract_tarfile
+
+CASES = Path(__file__).resolve().parent.parent / "fixtures" / "cases"
+CATEGORIES = (
+    "valid",
+    "corrupt",
+    "extension",
+    "hyperparameters",
+    "missing",
+    "unsafe",
+    "environment",
+)
+STATUSES = ("pass", "fail", "skip", "xpass")
+MEMBER = "hyperparameters.json"
+TAIL_LINES = 20
+DIFF_LINES = 10
+PLACEHOLDER = re.compile(r"\{(python|args|root|model|hyperparameters|output_dir)\}")
+# Mount namespaces that show {case} at /opt/ml/processing, tried in order.
+_BIND = 'mkdir -p "$1" && mount --bind "$0" "$1" && shift && exec "$@"'
+SANDBOXES = (
+    ("unshare", ["--mount", "--propagation", "private", "sh", "-c", _BIND, "{case}", "{at}"]),
+    ("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", _BIND, "{case}", "{at}"]),
+    ("bwrap", ["--dev-bind", "/", "/", "--bind", "{case}", "{at}", "--"]),
+)
+
+Case = Dict[str, Any]
+Entry = Tuple[Any, ...]  # ("file", sha256, owner-executable) | ("dir",) | ("symlink", target)
+
+
+class Result(NamedTuple):
+    """One case's outcome; ``status`` is one of STATUSES."""
+
+    case: Case
+    status: str
+    reasons: list[str]
+    exit_code: int | None
+    duration: float
+    stdout: str
+    stderr: str
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.case["id"],
+            "category": self.case["category"],
+            "status": self.status,
+            "reasons": self.reasons,
+            "exit_code": self.exit_code,
+            "expected_exit_code": self.case["exit_code"],
+            "duration": round(self.duration, 3),
+            "stdout_tail": _tail(self.stdout),
+            "stderr_tail": _tail(self.stderr),
+        }
+
+
+class Runner(NamedTuple):
+    """How to run the implementation: the command template and, for contract paths,
+    the namespace prefix (``None`` when the machine has none)."""
+
+    template: str
+    contract: bool
+    sandbox: list[str] | None
+    timeout: float
+
+
+def load_cases(directory: Path) -> list[Case]:
+    """Every case under ``directory``, sorted by id, with ``dir`` added."""
+    cases = []
+    for case_dir in sorted(p for p in directory.iterdir() if (p / "case.json").is_file()):
+        case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+        cases.append({**case, "dir": case_dir})
+    return cases
+
+
+def suite_version(directory: Path) -> str:
+    version = directory.parent / "SUITE_VERSION"
+    return version.read_text(encoding="utf-8").strip() if version.is_file() else "unknown"
+
+
+def needs_explicit_paths(case: Case) -> bool:
+    """True when the case cannot run with the contract's default paths alone."""
+    defaults = (MODEL.as_posix(), HYPERPARAMETERS.as_posix(), OUTPUT_DIR.as_posix())
+    paths = (case["model"], case["hyperparameters"], case["output_dir"])
+    return bool(case["hyperparameters_explicit"]) or paths != defaults
+
+
+def command(template: str, case: Case, root: Path) -> list[str]:
+    """The argv for one case: placeholders replaced by quoted values, then shell-split."""
+    plain = {
+        "python": sys.executable,
+        "root": str(root),
+        "model": str(root / case["model"]),
+        "hyperparameters": str(root / case["hyperparameters"]),
+        "output_dir": str(root / case["output_dir"]),
+    }
+    args = [_fill(arg, plain) for arg in case["args"]]
+    quoted = {key: shlex.quote(value) for key, value in plain.items()}
+    quoted["args"] = " ".join(shlex.quote(arg) for arg in args)
+    return shlex.split(_fill(template, quoted))
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def find_sandbox() -> list[str] | None:
+    """A command prefix that binds ``{case}`` at /opt/ml/processing, or None if none works."""
+    for tool, args in SANDBOXES:
+        path = shutil.which(tool)
+        if path is None:
+            continue
+        prefix = [path, *args]
+        with tempfile.TemporaryDirectory(prefix="dummy-training-probe-") as probe:
+            marker = DEFAULT_ROOT / Path(probe).name
+            Path(probe, marker.name).touch()
+            argv = [*bind(prefix, Path(probe)), "test", "-f", str(marker)]
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        if done.returncode == 0:
+            return prefix
+    return None
+
+
+def bind(prefix: list[str], case_root: Path) -> list[str]:
+    values = {"{case}": str(case_root), "{at}": str(DEFAULT_ROOT)}
+    return [values.get(arg, arg) for arg in prefix]
+
+
+def copy_case(case: Case, root: Path) -> None:
+    """A private copy of the case without case.json and .keep placeholders."""
+    shutil.copytree(case["dir"], root, symlinks=True)
+    (root / "case.json").unlink()
+    for keep in list(root.rglob(".keep")):
+        keep.unlink()
+
+
+def snapshot(root: Path) -> dict[str, Entry]:
+    """Every path under ``root`` (POSIX, relative) with its type and content."""
+    entries: dict[str, Entry] = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            entries[Path(os.path.relpath(path, root)).as_posix()] = _entry(path)
+    return entries
+
+
+def _entry(path: str) -> Entry:
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return ("symlink", os.readlink(path))
+    if stat.S_ISDIR(st.st_mode):
+        return ("dir",)
+    if not stat.S_ISREG(st.st_mode):
+        return ("special",)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return ("file", digest.hexdigest(), bool(st.st_mode & stat.S_IXUSR))
+
+
+def expected_tree(entries: list[dict[str, Any]]) -> dict[str, Entry]:
+    """case.json's tree in snapshot form: only what the comparison looks at."""
+    tree: dict[str, Entry] = {}
+    for e in entries:
+        if e["type"] == "file":
+            tree[e["path"]] = ("file", e["sha256"], bool(int(e["mode"], 8) & stat.S_IXUSR))
+        else:
+            tree[e["path"]] = (e["type"], e["target"]) if e["type"] == "symlink" else ("dir",)
+    return tree
+
+
+def tree_diff(expected: dict[str, Entry], actual: dict[str, Entry]) -> list[str]:
+    """Differences between two trees, at most DIFF_LINES of them plus a count."""
+    lines = []
+    for path in sorted(set(expected) | set(actual)):
+        want, got = expected.get(path), actual.get(path)
+        if want == got:
+            continue
+        if got is None:
+            lines.append(f"tree: missing {path}")
+        elif want is None:
+            lines.append(f"tree: unexpected {_describe(got)} {path}")
+        else:
+            lines.append(f"tree: {path} is {_describe(got)}, expected {_describe(want)}")
+    if len(lines) > DIFF_LINES:
+        lines[DIFF_LINES:] = [f"tree: ... and {len(lines) - DIFF_LINES} more differences"]
+    return lines
+
+
+def _describe(entry: Entry) -> str:
+    if entry[0] == "file":
+        return f"file sha256 {entry[1][:12]}{' executable' if entry[2] else ''}"
+    if entry[0] == "symlink":
+        return f"symlink to {entry[1]!r}"
+    return "directory" if entry[0] == "dir" else entry[0]
+
+
+def check(case: Case, root: Path, before: dict[str, Entry], code: int, scratch: Path) -> list[str]:
+    """Everything wrong with a finished run, as one line per problem."""
+    reasons = []
+    if code != case["exit_code"]:
+        reasons.append(f"exit code {code}, expected {case['exit_code']}")
+    after = snapshot(root)
+    for path in sorted(before):
+        if after.get(path) != before[path]:
+            reasons.append(f"input {'changed' if path in after else 'removed'}: {path}")
+    out_dir = case["output_dir"]
+    output = f"{out_dir}/{OUTPUT_NAME}"
+    for path in sorted(set(after) - set(before) - {output}):
+        if out_dir == path or out_dir.startswith(path + "/"):
+            continue  # the output directory and its parents may be created
+        where = "in" if path.startswith(out_dir + "/") else "outside"
+        reasons.append(f"{after[path][0]} created {where} the output directory: {path}")
+    found = after.get(output)
+    if case["output"] == "none":
+        if found is not None:
+            reasons.append(f"{output} written although the case expects no output")
+    elif found is None or found[0] != "file":
+        reasons.append(f"no output file {output}")
+    elif case["output"] == "copy":
+        if found[1] != before[case["model"]][1]:
+            reasons.append(f"{output} is not a byte-for-byte copy of {case['model']}")
+    else:
+        reasons.extend(check_tree(case, root / output, scratch))
+    return reasons
+
+
+def check_tree(case: Case, output: Path, scratch: Path) -> list[str]:
+    """Extract ``output`` safely and compare it with the case's tree."""
+    extracted = scratch / "extracted"
+    extracted.mkdir()
+    try:
+        extract_tarfile(output, extracted)
+        with tarfile.open(output, "r:gz") as archive:
+            names = archive.getnames()
+    except (DummyTrainingError, tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        return [f"output is not a safe archive: {str(exc).replace(str(output), OUTPUT_NAME)}"]
+    reasons = tree_diff(expected_tree(case["tree"]), snapshot(extracted))
+    if MEMBER not in names:
+        reasons.append(f"no member named exactly {MEMBER!r}")
+    return reasons
+
+
+def execute(argv: list[str], timeout: float) -> tuple[int | None, str, str, str | None]:
+    """Run ``argv`` in its own process group; (exit code, stdout, stderr, problem)."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return None, "", "", f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+    problem = None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        problem = f"timed out after {timeout:g} s"
+    text = (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    return (None if problem else proc.returncode), text[0], text[1], problem
+
+
+def run_case(case: Case, runner: Runner, skipped: bool, must_fail: bool) -> Result:
+    """Run one case on a fresh copy; skipped cases run only when they ``must_fail``."""
+    if skipped and not must_fail:
+        return Result(case, "skip", ["skipped (--skip)"], None, 0.0, "", "")
+    if runner.contract and needs_explicit_paths(case):
+        return Result(case, "skip", ["needs explicit paths"], None, 0.0, "", "")
+    if runner.contract and runner.sandbox is None:
+        return Result(case, "skip", ["no mount namespace for contract paths"], None, 0.0, "", "")
+    start = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="dummy-training-conformance-"))
+    try:
+        root = scratch / case["id"]
+        copy_case(case, root)
+        before = snapshot(root)
+        if runner.sandbox is None:
+            argv = command(runner.template, case, root)
+        else:
+            argv = bind(runner.sandbox, root) + command(runner.template, case, DEFAULT_ROOT)
+        code, out, err, problem = execute(argv, runner.timeout)
+        reasons = [str(problem)] if code is None else check(case, root, before, code, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if skipped:
+        status = "skip" if reasons else "xpass"
+        reasons = reasons or ["passes although skipped (--skip-must-fail)"]
+    else:
+        status = "fail" if reasons else "pass"
+    return Result(case, status, reasons, code, time.monotonic() - start, out, err)
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-TAIL_LINES:])
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dummy-training-conformance",
+        description="Run an implementation of the dummy training step against the fixture "
+        "suite. Placeholders in CMD: {args} (the case's reference CLI arguments), {root}, "
+        "{model}, {hyperparameters}, {output_dir} (absolute paths), {python}.",
+    )
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--impl", metavar="CMD", help="command template run once per case")
+    how.add_argument(
+        "--contract-paths",
+        metavar="CMD",
+        help="command that uses /opt/ml/processing itself; each case is bound there "
+        "in a private mount namespace (unshare or bwrap)",
+    )
+    parser.add_argument("--cases", type=Path, default=CASES, help=f"default: {CASES}")
+    parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    parser.add_argument(
+        "-k", "--select", action="append", default=[], metavar="GLOB", help="run matching ids"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="GLOB", help="skip matching ids"
+    )
+    parser.add_argument(
+        "--skip-must-fail",
+        action="store_true",
+        help="run skipped cases too; one that passes fails the run",
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per case (60)")
+    parser.add_argument("--jobs", "-j", type=_positive, default=1, help="cases run at once (1)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show stderr of failures")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the suite; 0 when no selected case fails, 1 when one does, 2 on usage errors."""
+    try:
+        ns = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and usage errors
+        return int(exc.code or 0)
+    if not ns.cases.is_dir():
+        print(f"error: no fixture cases at {ns.cases} (give --cases DIR)", file=sys.stderr)
+        return 2
+    cases = [c for c in load_cases(ns.cases) if not ns.select or _matches(c["id"], ns.select)]
+    if not cases:
+        print(f"error: no case in {ns.cases} matches {ns.select}", file=sys.stderr)
+        return 2
+    skipped = {c["id"] for c in cases if _matches(c["id"], ns.skip)}
+    if ns.list:
+        for c in cases:
+            mark = " (skipped)" if c["id"] in skipped else ""
+            print(f"{c['id']:<45} {c['category']:<16} {c['description']}{mark}")
+        return 0
+    template = ns.impl if ns.contract_paths is None else ns.contract_paths
+    try:
+        if not shlex.split(template or ""):
+            raise ValueError("no command given")
+    except ValueError as exc:
+        print(f"error: --impl or --contract-paths CMD is required: {exc}", file=sys.stderr)
+        return 2
+    sandbox = None
+    if ns.contract_paths is not None:
+        sandbox = find_sandbox()
+        if sandbox is None:
+            print(
+                "warning: cannot bind a directory at /opt/ml/processing here: neither "
+                "'unshare' nor 'bwrap' works (they need root, or user namespaces and an "
+                "existing /opt/ml/processing); every case is skipped"
+            )
+    runner = Runner(template, ns.contract_paths is not None, sandbox, ns.timeout)
+    version = suite_version(ns.cases)
+    print(f"conformance suite {version}: {len(cases)} cases, command: {template}")
+    results = []
+    with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
+        flags = [c["id"] in skipped for c in cases]
+        # In case order, each printed as soon as it and those before it are done.
+        for result in pool.map(run_case, cases, repeat(runner), flags, repeat(ns.skip_must_fail)):
+            results.append(result)
+            _print_result(result, ns.verbose)
+    ok = not any(r.status in ("fail", "xpass") for r in results)
+    _print_summary(results, version, ok)
+    if ns.json is not None:
+        report = {
+            "suite_version": version,
+            "runner_version": __version__,
+            "command": template,
+            "contract_paths": runner.contract,
+            "ok": ok,
+            "summary": {s: sum(r.status == s for r in results) for s in STATUSES},
+            "cases": [r.as_json() for r in results],
+        }
+        ns.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0 if ok else 1
+
+
+def _matches(case_id: str, globs: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(case_id, glob) for glob in globs)
+
+
+def _print_result(result: Result, verbose: bool) -> None:
+    print(f"{result.status.upper():<5} {result.case['id']} ({result.duration:.2f} s)")
+    for reason in result.reasons:
+        print(f"        {reason}")
+    if verbose and result.status in ("fail", "xpass"):
+        for line in _tail(result.stderr).splitlines():
+            print(f"      | {line}")
+
+
+def _print_summary(results: list[Result], version: str, ok: bool) -> None:
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    categories = sorted({r.case["category"] for r in results}, key=lambda c: (order.get(c, 99), c))
+    print(f"\n{'category':<16}" + "".join(f"{s:>7}" for s in (*STATUSES, "total")))
+    for name in [*categories, "all"]:
+        rows = [r for r in results if name in ("all", r.case["category"])]
+        counts = [sum(r.status == s for r in rows) for s in STATUSES]
+        print(f"{name:<16}" + "".join(f"{n:>7}" for n in (*counts, len(rows))))
+    verdict = "OK" if ok else "FAILED"
+    print(f"suite {version}: {verdict} ({sum(r.status == 'pass' for r in results)} passed)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

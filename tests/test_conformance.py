@@ -1,0 +1,408 @@
+"""The conformance runner: it passes this project's implementation and catches broken ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import pytest
+
+from casekit import CASES, REPO, case_ids, load_case
+from dummy_training import conformance, dropin
+
+DOUBLES = Path(__file__).resolve().parent / "doubles"
+ALL = {case_id: load_case(case_id) for case_id in case_ids()}
+# -S: the implementations need nothing from site-packages, and skipping it saves a
+# good part of each run's start-up. `-m dummy_training` finds the package in the
+# current directory, which the tests set to the repository.
+REFERENCE = "{python} -S -m dummy_training {args}"
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+def double(name: str) -> str:
+    return "{python} -S " + shlex.quote(str(DOUBLES / f"{name}.py")) + " {args}"
+
+
+def run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str
+) -> tuple[int, dict[str, Any], str]:
+    """Run the runner in-process; return its exit code, JSON report and stdout.
+
+    Four workers on two cores: the implementations spend part of their time in fsync.
+    """
+    report = tmp_path / "report.json"
+    code = conformance.main(["--jobs", "4", "--json", str(report), *args])
+    out = capsys.readouterr().out
+    return code, json.loads(report.read_text(encoding="utf-8")), out
+
+
+def by_status(report: dict[str, Any], status: str) -> set[str]:
+    return {c["id"] for c in report["cases"] if c["status"] == status}
+
+
+@pytest.mark.parametrize("strategy", ["auto", "splice", "repack"])
+def test_reference_cli_passes_with_each_strategy(
+    strategy: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, report, out = run(capsys, tmp_path, "--impl", f"{REFERENCE} --strategy {strategy}")
+    assert code == 0, out
+    assert by_status(report, "pass") == set(ALL)
+    assert report["ok"] is True
+    assert report["summary"] == {"pass": len(ALL), "fail": 0, "skip": 0, "xpass": 0}
+
+
+def test_dropin_passes_with_contract_paths(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    if conformance.find_sandbox() is None:
+        pytest.skip("no mount namespace here (unshare or bwrap, as root or with user namespaces)")
+    pyz = dropin.build(tmp_path / "dummy_training.pyz")
+    code, report, out = run(
+        capsys, tmp_path, "--contract-paths", "{python} -S " + shlex.quote(str(pyz))
+    )
+    assert code == 0, out
+    # The file takes no arguments, so only cases at the contract's default paths can run.
+    explicit = {i for i, c in ALL.items() if conformance.needs_explicit_paths(c)}
+    assert explicit == {i for i, c in ALL.items() if c["args"] != ["--root", "{root}"]}
+    assert by_status(report, "skip") == explicit
+    assert by_status(report, "pass") == set(ALL) - explicit
+    assert {tuple(c["reasons"]) for c in report["cases"] if c["id"] in explicit} == {
+        ("needs explicit paths",)
+    }
+
+
+# What each broken double should fail, derived from the cases' own data.
+
+
+def _no_validation(case: dict[str, Any]) -> bool:
+    # It never exits 2 or 3 (any error is an uncaught exception, exit 1), and it is
+    # right otherwise: valid archives, a missing model, an explicit file missing.
+    return bool(case["exit_code"] not in (0, 1))
+
+
+def _wrong_exit_codes(case: dict[str, Any]) -> bool:
+    return bool(case["exit_code"] != 0)  # 1, 2 and 3 are all reported wrongly
+
+
+def _partial_output(case: dict[str, Any]) -> bool:
+    # Its premature copy lands wherever the model is a file and the output directory
+    # can be made; only a run that then fails leaves it behind.
+    root = CASES / case["id"]
+    out = PurePosixPath(case["output_dir"])
+    blocked = any((root / p).exists() and not (root / p).is_dir() for p in [out, *out.parents])
+    return case["output"] == "none" and (root / case["model"]).is_file() and not blocked
+
+
+def _dot_slash_member(case: dict[str, Any]) -> bool:
+    return bool(case["output"] == "tree")  # every tree needs the exact member name
+
+
+def _drops_dirs_and_symlinks(case: dict[str, Any]) -> bool:
+    # Without directory and symlink entries the extracted tree keeps only the files
+    # and the directories above them; a case fails where that is not its whole tree.
+    if case["output"] != "tree":
+        return False
+    files = [PurePosixPath(e["path"]) for e in case["tree"] if e["type"] == "file"]
+    kept = {str(p) for f in files for p in [f, *f.parents] if str(p) != "."}
+    return kept != {e["path"] for e in case["tree"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "fails", "reason"),
+    [
+        ("no_validation", _no_validation, "exit code "),
+        ("wrong_exit_codes", _wrong_exit_codes, "exit code "),
+        ("partial_output", _partial_output, "written although the case expects no output"),
+        ("dot_slash_member", _dot_slash_member, "no member named exactly 'hyperparameters.json'"),
+        ("drops_dirs_and_symlinks", _drops_dirs_and_symlinks, "tree: missing "),
+    ],
+)
+def test_each_broken_double_fails_exactly_its_cases(
+    name: str,
+    fails: Callable[[dict[str, Any]], bool],
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    expected = {i for i, c in ALL.items() if fails(c)}
+    assert expected, "a double that fails nothing proves nothing"
+    code, report, out = run(capsys, tmp_path, "--impl", double(name))
+    assert code == 1
+    assert by_status(report, "fail") == expected, out
+    assert by_status(report, "pass") == set(ALL) - expected
+    for case in report["cases"]:
+        if case["status"] == "fail":
+            assert any(reason in r for r in case["reasons"]), case
+    if name == "dot_slash_member":
+        # The tree itself is right: only the member's exact name is wrong.
+        assert {tuple(c["reasons"]) for c in report["cases"] if c["status"] == "fail"} == {
+            ("no member named exactly 'hyperparameters.json'",)
+        }
+
+
+def test_summary_table_counts_statuses_per_category(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    select = ["-k", "valid-s*", "-k", "corrupt-*"]
+    code, _, out = run(capsys, tmp_path, "--impl", double("wrong_exit_codes"), *select)
+    assert code == 1
+    valid = str(sum(i.startswith("valid-s") for i in ALL))
+    corrupt = str(sum(i.startswith("corrupt-") for i in ALL))
+    total = str(int(valid) + int(corrupt))
+    table = [line.split() for line in out.splitlines()[-6:]]
+    assert table == [
+        [],
+        ["category", "pass", "fail", "skip", "xpass", "total"],
+        ["valid", valid, "0", "0", "0", valid],  # exit 0 is reported right
+        ["corrupt", "0", corrupt, "0", "0", corrupt],
+        ["all", valid, corrupt, "0", "0", total],
+        ["suite", f"{conformance.suite_version(CASES)}:", "FAILED", f"({valid}", "passed)"],
+    ]
+
+
+def test_list_select_and_skip(capsys: pytest.CaptureFixture[str]) -> None:
+    code = conformance.main(["--list", "-k", "valid-s*", "-k", "missing-*", "--skip", "*-small"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    expected = sorted(i for i in ALL if i.startswith(("valid-s", "missing-")))
+    assert [line.split()[0] for line in out] == expected
+    assert [line for line in out if line.endswith("(skipped)")] == [
+        line for line in out if line.startswith("valid-small ")
+    ]
+    assert "missing-model " in out[0] and " missing " in out[0]
+
+
+def test_skipped_cases_and_skip_must_fail(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    select = ["-k", "valid-small", "-k", "corrupt-empty-file", "--skip", "valid-*"]
+    code, report, _ = run(capsys, tmp_path, "--impl", REFERENCE, *select)
+    assert code == 0
+    assert by_status(report, "skip") == {"valid-small"}
+    assert report["cases"][1]["reasons"] == ["skipped (--skip)"]
+    assert report["cases"][1]["duration"] == 0
+    # The skipped case passes now: the skip list is stale and the run fails.
+    code, report, out = run(capsys, tmp_path, "--impl", REFERENCE, *select, "--skip-must-fail")
+    assert code == 1
+    assert by_status(report, "xpass") == {"valid-small"}
+    assert "passes although skipped (--skip-must-fail)" in out
+    # A skipped case that still fails stays skipped, with the reasons it failed.
+    code, report, _ = run(
+        capsys, tmp_path, "--impl", double("dot_slash_member"), *select, "--skip-must-fail"
+    )
+    assert code == 0
+    assert by_status(report, "skip") == {"valid-small"}
+    assert by_status(report, "pass") == {"corrupt-empty-file"}
+    assert report["cases"][1]["reasons"] == ["no member named exactly 'hyperparameters.json'"]
+
+
+def test_json_report_and_verbose_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, report, out = run(
+        capsys, tmp_path, "--impl", double("wrong_exit_codes"), "-k", "corrupt-empty-file", "-v"
+    )
+    assert code == 1
+    assert report["suite_version"] == (REPO / "fixtures" / "SUITE_VERSION").read_text().strip()
+    assert report["contract_paths"] is False
+    assert report["ok"] is False
+    assert report["command"] == double("wrong_exit_codes")
+    (case,) = report["cases"]
+    assert case["id"] == "corrupt-empty-file"
+    assert case["category"] == "corrupt"
+    assert case["status"] == "fail"
+    assert case["reasons"] == ["exit code 1, expected 2"]
+    assert (case["exit_code"], case["expected_exit_code"]) == (1, 2)
+    assert case["duration"] > 0
+    assert case["stdout_tail"] == ""
+    assert "model archive is empty (0 bytes)" in case["stderr_tail"].splitlines()[-1]
+    assert "      | ERROR: " in out
+    # Without --verbose the stderr stays in the report only.
+    code, _, out = run(
+        capsys, tmp_path, "--impl", double("wrong_exit_codes"), "-k", "corrupt-empty-file"
+    )
+    assert "| ERROR: " not in out
+
+
+def test_timeout_kills_the_whole_process_group(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The background sleep holds the output pipes: only a group kill ends the wait.
+    start = time.monotonic()
+    code, report, _ = run(
+        capsys,
+        tmp_path,
+        *("--impl", "sh -c 'sleep 30 & wait'", "--timeout", "0.5", "-k", "valid-small"),
+    )
+    assert time.monotonic() - start < 10
+    assert code == 1
+    assert report["cases"][0]["reasons"] == ["timed out after 0.5 s"]
+    assert report["cases"][0]["exit_code"] is None
+
+
+def test_an_implementation_that_cannot_start(capsys: pytest.CaptureFixture[str]) -> None:
+    code = conformance.main(["--impl", "/nonexistent/impl {args}", "-k", "missing-model"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out[1].startswith("FAIL  missing-model (")
+    assert out[2] == "        cannot start '/nonexistent/impl': No such file or directory"
+
+
+def test_jobs_keep_the_case_order(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    reports = []
+    for jobs in ("1", "2"):
+        code, report, out = run(
+            capsys,
+            tmp_path,
+            "--impl",
+            double("dot_slash_member"),
+            "-k",
+            "valid-[a-l]*",
+            "--jobs",
+            jobs,
+        )
+        assert code == 1
+        ids = [line.split()[1] for line in out.splitlines() if line[:4] in ("PASS", "FAIL")]
+        assert ids == sorted(ids) == [c["id"] for c in report["cases"]]
+        reports.append([(c["id"], c["status"], c["reasons"]) for c in report["cases"]])
+    assert reports[0] == reports[1]
+    assert len(reports[0]) > 2
+
+
+def test_inputs_strays_and_outputs_are_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    vandal = (
+        'sh -c \'echo x >> "$1"; rm "$2"; mkdir -p "$3/sub"; echo junk > "$3/model.tar.gz";'
+        ' touch "$0/stray" "$3/extra"\' {root} {model} {hyperparameters} {output_dir}'
+    )
+    code, report, _ = run(
+        capsys,
+        tmp_path,
+        "--impl",
+        vandal,
+        "-k",
+        "valid-small",
+        "-k",
+        "valid-no-hyperparameters-copy",
+    )
+    assert code == 1
+    copy, small = report["cases"]
+    assert copy["reasons"] == [
+        "input changed: input/model/model.tar.gz",
+        "file created in the output directory: output/model/extra",
+        "dir created in the output directory: output/model/sub",
+        "file created outside the output directory: stray",
+        "output/model/model.tar.gz is not a byte-for-byte copy of input/model/model.tar.gz",
+    ]
+    assert small["reasons"][:2] == [
+        "input removed: input/config/hyperparameters.json",
+        "input changed: input/model/model.tar.gz",
+    ]
+    assert small["reasons"][-1].startswith("output is not a safe archive: model.tar.gz: ")
+    # An implementation that writes nothing where a tree is expected.
+    code, report, _ = run(capsys, tmp_path, "--impl", "true", "-k", "valid-small")
+    assert report["cases"][0]["reasons"] == ["no output file output/model/model.tar.gz"]
+
+
+def test_own_cases_directory_and_quoted_paths(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases = tmp_path / "suite" / "cases"
+    for case_id in ("valid-small", "hyperparameters-explicit-missing"):
+        shutil.copytree(CASES / case_id, cases / case_id)
+    (cases / "not-a-case").mkdir()
+    # Case copies under a directory with a space and a quote prove the quoting.
+    scratch = tmp_path / "it's here"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    code, report, out = run(capsys, tmp_path, "--impl", REFERENCE, "--cases", str(cases))
+    assert code == 0, out
+    assert report["suite_version"] == "unknown"
+    assert by_status(report, "pass") == {"valid-small", "hyperparameters-explicit-missing"}
+    assert list(scratch.iterdir()) == [], "case copies are removed"
+
+
+def test_contract_paths_without_a_mount_namespace(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    code, report, out = run(capsys, tmp_path, "--contract-paths", "true", "-k", "valid-s*")
+    assert code == 0
+    assert "neither 'unshare' nor 'bwrap' works" in out
+    assert by_status(report, "skip") == {i for i in ALL if i.startswith("valid-s")}
+    reasons = {tuple(c["reasons"]) for c in report["cases"]}
+    assert reasons == {("no mount namespace for contract paths",)}
+    # A tool that exists but cannot bind is not used either.
+    monkeypatch.setattr(shutil, "which", lambda name: "/bin/false")
+    assert conformance.find_sandbox() is None
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert conformance.main(["--help"]) == 0
+    assert conformance.main(["--jobs", "0", "--impl", "true"]) == 2
+    assert conformance.main(["--impl", "a", "--contract-paths", "b"]) == 2
+    assert "must be at least 1" in capsys.readouterr().err
+    assert conformance.main(["--cases", str(tmp_path / "none"), "--list"]) == 2
+    assert "no fixture cases at" in capsys.readouterr().err
+    assert conformance.main(["-k", "no-such-case", "--impl", "true"]) == 2
+    assert "no case in" in capsys.readouterr().err
+    for template in ([], ["--impl", "  "], ["--impl", "'unbalanced"]):
+        assert conformance.main([*template, "-k", "valid-small"]) == 2
+        assert "--impl or --contract-paths CMD is required" in capsys.readouterr().err
+
+
+def test_tree_diff_and_snapshot_details(tmp_path: Path) -> None:
+    expected = {f"f{i:02d}": ("file", "a" * 64, False) for i in range(12)}
+    actual = {
+        "f00": ("file", "b" * 64, True),
+        "f01": ("symlink", "f00"),
+        "f02": ("dir",),
+        "extra": ("special",),
+    }
+    diff = conformance.tree_diff(expected, actual)
+    assert diff[:4] == [
+        "tree: unexpected special extra",
+        "tree: f00 is file sha256 bbbbbbbbbbbb executable, expected file sha256 aaaaaaaaaaaa",
+        "tree: f01 is symlink to 'f00', expected file sha256 aaaaaaaaaaaa",
+        "tree: f02 is directory, expected file sha256 aaaaaaaaaaaa",
+    ]
+    assert diff[4:] == [
+        *(f"tree: missing f{i:02d}" for i in range(3, 9)),
+        "tree: ... and 3 more differences",
+    ]
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("fifo")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "run").write_bytes(b"")
+    (tmp_path / "dir" / "run").chmod(0o700)
+    assert conformance.snapshot(tmp_path) == {
+        "dir": ("dir",),
+        "dir/run": (
+            "file",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            True,
+        ),
+        "fifo": ("special",),
+        "link": ("symlink", "fifo"),
+    }
+
+
+def test_python_dash_m(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "argv", ["conformance", "--list", "-k", "valid-small"])
+    monkeypatch.delitem(sys.modules, "dummy_training.conformance")
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("dummy_training.conformance", run_name="__main__")
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("valid-small ")
