@@ -72,7 +72,7 @@ def tree_of(archive: Path) -> list[Entry]:
             path = "/".join(parts)
             if ti.isreg():
                 data = tf.extractfile(ti).read()  # type: ignore[union-attr]
-                entries[path] = _file(data, ti.mode)
+                entries[path] = file_entry(data, ti.mode)
             elif ti.islnk():
                 target = "/".join(p for p in ti.linkname.split("/") if p not in ("", "."))
                 # One inode: extracting a link chmods every name it already has.
@@ -81,7 +81,7 @@ def tree_of(archive: Path) -> list[Entry]:
                 inodes[path] = group
                 entries[path] = dict(entries[target])
                 for name in group:
-                    entries[name]["mode"] = _file(b"", ti.mode)["mode"]
+                    entries[name]["mode"] = file_entry(b"", ti.mode)["mode"]
             elif ti.isdir():
                 entries[path] = _entry("dir", f"{ti.mode & 0o755 | 0o700:04o}")
             else:
@@ -94,7 +94,8 @@ def _entry(kind: str, mode: str | None) -> Entry:
     return {"type": kind, "size": None, "sha256": None, "target": None, "mode": mode}
 
 
-def _file(data: bytes, mode: int) -> Entry:
+def file_entry(data: bytes, mode: int) -> Entry:
+    """A file's tree entry, with its mode as PEP 706's data filter leaves it."""
     mode &= 0o755
     if not mode & 0o100:
         mode &= ~0o111

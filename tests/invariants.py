@@ -8,7 +8,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from casekit import comparable, snapshot_files, tree_of
+from casekit import comparable, file_entry, snapshot_files, tree_of
 from dummy_training import main
 
 HYPERPARAMETERS = b'{"epochs": "3"}'
@@ -20,21 +20,8 @@ def input_tree(archive: Path) -> list[dict[str, object]] | None:
         tree = [e for e in tree_of(archive) if e["path"] != "hyperparameters.json"]
     except (tarfile.TarError, OSError, EOFError, KeyError, ValueError):
         return None
-    added = tree_of_single(HYPERPARAMETERS)
+    added = {"path": "hyperparameters.json", **file_entry(HYPERPARAMETERS, 0o644)}
     return sorted([*tree, added], key=lambda e: str(e["path"]))
-
-
-def tree_of_single(data: bytes) -> dict[str, object]:
-    import hashlib
-
-    return {
-        "path": "hyperparameters.json",
-        "type": "file",
-        "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "target": None,
-        "mode": "0644",
-    }
 
 
 def check_run(archive: bytes, workspace: Path, strategy: str = "auto") -> tuple[int, str]:
