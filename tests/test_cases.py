@@ -20,11 +20,6 @@ from casekit import (
 from dummy_training import main, scan
 
 
-@pytest.fixture(autouse=True)
-def _no_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-
-
 def run_case(
     case_id: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
 ) -> dict[str, Any]:

@@ -20,13 +20,6 @@ from casekit import case_ids, comparable, copy_case, expand, load_case, tree_of
 from dummy_training import atomic, cli, job, main, process_model_with_hyperparameters, repack
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    # Never touch a real /opt/ml/output/message from a test.
-    monkeypatch.setattr(cli, "MESSAGE_FILE", tmp_path / "no-such-dir" / "message")
-
-
 def output_of(root: Path) -> Path:
     return root / "output" / "model" / "model.tar.gz"
 

@@ -101,5 +101,50 @@ def test_garbage_after_zero_padding_is_refused(step: int) -> None:
     good = member(b"abc") + bytes(30)
     assert run(ShortReads(good, step))[0] == b"abc"
     for tail in (b"X", b"XX", b"\0X"):
-        with pytest.raises(ValidationError, match="trailing garbage after gzip member 0"):
+        with pytest.raises(ValidationError) as refused:
             run(ShortReads(good + tail, step))
+        assert str(refused.value) == "m.tar.gz: trailing garbage after gzip member 0"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x1f\x8b\x08\x04" + bytes(6) + b"\x10", "truncated gzip header extra field"),
+        (b"\x1f\x8b\x08\x10" + bytes(6) + b"no end", "truncated gzip header comment"),
+        (b"\x1f\x8b\x08\x02" + bytes(6) + b"\x00", "truncated gzip header CRC16"),
+    ],
+    ids=["extra-length", "comment", "crc16"],
+)
+def test_truncated_header_fields_are_named(data: bytes, message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        run(io.BytesIO(data))
+    assert str(refused.value) == f"m.tar.gz: {message}"
+
+
+def test_ftext_is_a_permitted_flag_and_extra_fields_may_be_long() -> None:
+    # FTEXT (bit 0) is informational; XLEN is unsigned, so 40000 bytes of extra are fine.
+    extra = b"ab" * 20000
+    data = member(b"x", 1 | FEXTRA, struct.pack("<H", len(extra)) + extra)
+    _, _, headers = run(io.BytesIO(data))
+    assert (headers[0].flags, headers[0].extra) == (1 | FEXTRA, extra)
+
+
+def test_members_are_numbered_in_order() -> None:
+    data = member(b"a") + member(b"b") + member(b"c")
+    _, segments, _ = run(io.BytesIO(data))
+    assert [i for kind, i, _ in segments if kind == "header"] == [0, 1, 2]
+    with pytest.raises(ValidationError) as refused:
+        run(io.BytesIO(data + b"junk"))
+    assert str(refused.value) == "m.tar.gz: trailing garbage after gzip member 2"
+
+
+def test_garbage_that_starts_like_a_member_names_the_member_before_it() -> None:
+    # Read byte by byte, "\x1f" alone could start a member; the next byte shows it does not.
+    data = member(b"a") + member(b"b") + b"\x1fXXXXXXXXXXXX"
+    with pytest.raises(ValidationError) as refused:
+        run(ShortReads(data, 1))
+    assert str(refused.value) == "m.tar.gz: trailing garbage after gzip member 1"
+
+
+def test_a_single_zero_byte_of_padding_is_accepted() -> None:
+    assert run(io.BytesIO(member(b"abc") + b"\0"))[0] == b"abc"

@@ -13,14 +13,8 @@ from pathlib import Path
 import pytest
 
 from archives import SMALL, write_model
-from dummy_training import cli, main, process_model_with_hyperparameters
+from dummy_training import main, process_model_with_hyperparameters
 from dummy_training.job import MTIME_MAX
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    monkeypatch.setattr(cli, "MESSAGE_FILE", tmp_path / "no-such-dir" / "message")
 
 
 def output_of(root: Path) -> Path:

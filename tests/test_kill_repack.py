@@ -13,15 +13,9 @@ from pathlib import Path
 import pytest
 
 from archives import SMALL, write_model
-from dummy_training import ValidationError, cli, create_tarfile, extract_tarfile, main, progress
+from dummy_training import ValidationError, create_tarfile, extract_tarfile, main, progress
 from dummy_training.errors import InputNotFoundError, ProcessingError
 from dummy_training.repack import file_mode
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    monkeypatch.setattr(cli, "MESSAGE_FILE", tmp_path / "no-such-dir" / "message")
 
 
 def archive(tmp_path: Path, *infos: tuple[tarfile.TarInfo, bytes]) -> Path:

@@ -6,17 +6,9 @@ import gzip
 import io
 from pathlib import Path
 
-import pytest
-
 from archives import SMALL, tar_bytes, write_model
-from dummy_training import cli, main
+from dummy_training import main
 from dummy_training.gzipstream import inflate
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    monkeypatch.setattr(cli, "MESSAGE_FILE", tmp_path / "no-such-dir" / "message")
 
 
 def segment_kinds(data: bytes) -> list[tuple[str, int]]:

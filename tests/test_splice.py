@@ -23,11 +23,6 @@ from strategies import archives
 TREE_CASES = [c for c in case_ids() if load_case(c)["output"] == "tree"]
 
 
-@pytest.fixture(autouse=True)
-def _no_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-
-
 def run(root: Path, args: list[str], strategy: str) -> Path:
     assert main([*args, "--strategy", strategy, "-q"]) == 0
     return root / "output" / "model" / "model.tar.gz"
