@@ -9,13 +9,7 @@ from pathlib import Path
 import pytest
 
 from archives import write_model
-from dummy_training import cli, main
-
-
-@pytest.fixture(autouse=True)
-def _no_default_message_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Never touch a real /opt/ml/output/message from a test.
-    monkeypatch.setattr(cli, "MESSAGE_FILE", tmp_path / "no-such-dir" / "message")
+from dummy_training import cli, contract, main
 
 
 def test_manifest_prints_readable_json_with_data_digests(
@@ -86,3 +80,59 @@ def test_an_unwritable_message_file_is_a_warning_not_a_new_failure(
     assert main(["--root", str(tmp_path / "none"), "--message-file", str(target)]) == 1
     err = capsys.readouterr().err
     assert f"WARNING: {target}: cannot write the failure message: Not a directory\n" in err
+
+
+HELP = {
+    "--root ROOT": "stands in for /opt/ml/processing in all paths",
+    "--model MODEL": "model archive (.tar.gz or .tgz)",
+    "--hyperparameters HYPERPARAMETERS": "hyperparameters JSON; must exist when given",
+    "--output-dir OUTPUT_DIR": "directory that receives model.tar.gz",
+    "--work-dir WORK_DIR": "where the repack extracts (default: beside the output dir)",
+    "--message-file MESSAGE_FILE": "where a failure's one-line reason goes "
+    "(default: /opt/ml/output/message, if its directory exists)",
+    "--strategy {auto,splice,repack}": "splice: add the member without recompressing; "
+    "repack: extract and repack; auto (default): splice whenever that is correct",
+    "-q, --quiet": "log warnings and errors only",
+    "-v, --verbose": "log debug detail too",
+}
+
+
+def test_help_documents_every_flag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --help is the reference that the README's Flags section summarises: each flag has
+    # its one-line explanation, the caps take a number N (as the README writes them), and
+    # the description names both commands. Wording changes are meant to be deliberate.
+    # The real default, for the text only: --help writes no message file.
+    monkeypatch.setattr(cli, "MESSAGE_FILE", contract.MESSAGE_FILE)
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for flag, text in HELP.items():
+        assert f" {flag} {text} " in out, flag
+    caps = "[--max-members N] [--max-header-bytes N] [--max-name-bytes N] [--max-depth N]"
+    assert caps in out  # as in the README's usage block
+    assert (
+        "caps against hostile archives (raise for rare legitimate ones): "
+        "--max-members N --max-header-bytes N --max-name-bytes N --max-depth N"
+    ) in out
+    assert (
+        "Validate a pre-trained model.tar.gz and add hyperparameters.json to it "
+        "(a SageMaker 'dummy training' Processing step). "
+        "'dummy-training manifest FILE' prints an archive's manifest as JSON."
+    ) in out
+
+
+def test_an_unexpected_error_is_logged_with_its_repr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dummy_training import job
+
+    write_model(tmp_path, [("a", "file", b"x")])
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(job, "derived_mtime", broken)
+    assert main(["--root", str(tmp_path)]) == 4
+    err = capsys.readouterr().err
+    assert "\nERROR: unexpected error (a bug in dummy_training): KeyError('boom')\n" in err

@@ -106,3 +106,43 @@ def test_library_call_uses_the_given_work_dir(
         m.startswith(f"work directory: {work}/.dummy_training-work-") for m in caplog.messages
     )
     assert list(work.iterdir()) == []  # and removed afterwards
+
+
+def test_the_library_default_strategy_is_auto(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = write_model(tmp_path, SMALL)
+    hyper = tmp_path / "input" / "config" / "hyperparameters.json"
+    caplog.set_level(logging.INFO, logger="dummy_training")
+    process_model_with_hyperparameters(model, hyper, tmp_path / "out")
+    assert "strategy: splice (auto; original deflate data copied as is)" in caplog.messages
+
+
+def test_the_fallback_copy_obeys_the_caps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_model(tmp_path, SMALL, hyperparameters=None)
+    assert main(["--root", str(tmp_path), "--max-members", "1"]) == 2
+    assert "more than 1 members (cap)" in capsys.readouterr().err
+    assert not output_of(tmp_path).exists()
+
+
+def test_the_closing_line_gives_the_elapsed_time_and_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dummy_training import job
+
+    monkeypatch.setattr(job.time, "monotonic", lambda: 1000.0)  # a run that takes no time
+    write_model(tmp_path, SMALL)
+    assert main(["--root", str(tmp_path)]) == 0
+    assert capsys.readouterr().err.endswith("INFO: done in 0.00 s (-- MB/s)\n")
+
+
+def test_default_paths_are_under_opt_ml_processing() -> None:
+    from dummy_training.contract import resolve
+
+    paths = resolve()
+    assert paths.model == Path("/opt/ml/processing/input/model/model.tar.gz")
+    assert paths.hyperparameters == Path("/opt/ml/processing/input/config/hyperparameters.json")
+    assert paths.output == Path("/opt/ml/processing/output/model/model.tar.gz")
+    assert (paths.hyperparameters_explicit, paths.work_dir) == (False, None)

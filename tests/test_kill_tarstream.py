@@ -204,3 +204,62 @@ def test_reading_a_member_reads_only_as_far_as_it() -> None:
     first = next(iter_members(chunks(), "m.tar.gz"))
     assert first.name == "f0"
     assert len(taken) <= 11
+
+
+NUMERIC_FIELDS = [("mode", 100, 8), ("uid", 108, 8), ("gid", 116, 8), ("mtime", 136, 12)]
+
+
+@pytest.mark.parametrize(("what", "start", "width"), NUMERIC_FIELDS)
+def test_invalid_numeric_fields_are_named(what: str, start: int, width: int) -> None:
+    bad = b"9" * (width - 1) + b"\0"
+    message = refused(set_field(plain(), start, bad) + end_of_archive())
+    assert message == at(0, f"invalid {what} field {bad!r}")
+
+
+@pytest.mark.parametrize("what", ["uid", "gid", "mtime", "size"])
+def test_invalid_pax_numbers_are_named(what: str) -> None:
+    data = pax_block(record(what, "x1")) + plain() + end_of_archive()
+    assert refused(data) == at(1024, f"invalid pax {what} 'x1'")
+
+
+def test_numeric_fields_may_fill_their_whole_width() -> None:
+    # Some writers use every byte of a field for digits, leaving no NUL or space.
+    block = plain()
+    for start, digits in ((100, b"00000644"), (108, b"12345670"), (116, b"76543210")):
+        block = set_field(block, start, digits)
+    block = set_field(block, 136, b"%012o" % 1_700_000_000)
+    [member] = members(block + end_of_archive())
+    assert (member.mode, member.uid, member.gid) == (0o644, 0o12345670, 0o76543210)
+    assert member.mtime == 1_700_000_000
+
+
+def test_owner_names_fill_their_fields_or_come_from_pax() -> None:
+    block = set_field(set_field(plain(), 265, b"u" * 32), 297, b"g" * 32)
+    [member] = members(block + end_of_archive())
+    assert (member.uname, member.gname) == ("u" * 32, "g" * 32)
+    records = record("uname", "alice") + record("gname", "staff")
+    [member] = members(pax_block(records) + plain() + end_of_archive())
+    assert (member.uname, member.gname) == ("alice", "staff")
+
+
+def test_more_messages_give_the_header_offset() -> None:
+    bad_checksum = plain()[:148] + b"zz      " + plain()[156:]
+    assert refused(plain() + bad_checksum) == at(512, "invalid checksum field b'zz      '")
+    bad_global = pax_block(b"5 a=b\n", b"g") + plain() + end_of_archive()
+    assert refused(bad_global) == at(0, "malformed pax record at byte 0")
+
+
+def test_members_record_where_their_headers_start() -> None:
+    first = header("file", "a", size=10, mode=0o644, mtime=0) + b"x" * 10 + padding(10)
+    found = members(first + pax_block(record("path", "c")) + plain("b") + end_of_archive())
+    # The offset is that of the member's own header, after any extension header.
+    assert [(m.name, m.offset) for m in found] == [("a", 0), ("c", 2048)]
+
+
+def test_a_checksum_of_seven_digits_and_a_space_is_accepted() -> None:
+    # POSIX writes six digits, NUL, space; some old writers used seven digits and a space.
+    block = plain("f")
+    block = block[:148] + b" " * 8 + block[156:]
+    block = block[:148] + b"%07o " % sum(block) + block[156:]
+    [member] = members(block + end_of_archive())
+    assert member.name == "f"
