@@ -57,7 +57,6 @@ class _Reader:
         self._path = path
         self._buf = b""
         self._on_read = on_read
-        self.offset = 0  # bytes handed out so far
 
     def chunk(self, size: int = CHUNK) -> bytes:
         if self._buf:
@@ -69,11 +68,9 @@ class _Reader:
                 raise ProcessingError(f"{self._path}: read failed: {exc.strerror or exc}") from exc
             if self._on_read is not None and data:
                 self._on_read(len(data))
-        self.offset += len(data)
         return data
 
     def unread(self, data: bytes) -> None:
-        self.offset -= len(data)
         self._buf = data + self._buf
 
     def take(self, n: int, what: str) -> bytes:
