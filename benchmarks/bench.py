@@ -23,6 +23,9 @@ times these subjects side by side on each:
     ``python -m dummy_training --version``: interpreter start and package import, the
     fixed cost inside every dummy_training row (and the reason the targets also print
     their value without it).
+``dummy_training auto, no tarfile cross-check``
+    ``auto`` with the scan's second reading by ``tarfile`` (DIALECT.md) switched off, so
+    that the difference between the two rows is the cost of that defence in depth.
 ``dummy_training auto`` / ``dummy_training repack``
     ``python -m dummy_training ... --strategy auto|repack -q`` (``auto`` splices the new
     member into the gzip stream; ``repack`` extracts and repacks at gzip level 6). When
@@ -741,6 +744,16 @@ def subjects(env: dict[str, str], hp_path: Path) -> tuple[list[Subject], dict[st
 
     if has_strategy:
         result.append(Subject("dummy_training auto", dummy("auto"), "output"))
+        unchecked = dummy("auto")
+        result.append(
+            Subject(
+                "dummy_training auto, no tarfile cross-check",
+                lambda a, o, w: [py, this, "_no_crosscheck", *unchecked(a, o, w)[3:]],
+                "output",
+                note="auto with the scan's tarfile cross-check switched off: the "
+                "difference to the auto row is that check's cost",
+            )
+        )
         result.append(Subject("dummy_training repack", dummy("repack"), "output"))
     else:
         result.append(
@@ -918,6 +931,25 @@ def _inflate(path: str) -> int:
         return 1
     print(total)
     return 0
+
+
+def _no_crosscheck(argv: Sequence[str]) -> int:
+    """``dummy_training`` with the scan's tarfile cross-check replaced by a no-op."""
+    from dummy_training import main as dummy_main
+
+    class _Off:
+        def __init__(self, path: str) -> None:
+            del path
+
+        def member(self, *args: object) -> None:
+            del args
+
+        def end(self, *args: object) -> None:
+            del args
+
+    # The package's `scan` attribute is the function; the module is in sys.modules.
+    sys.modules["dummy_training.scan"].TarfileWitness = _Off  # type: ignore[attr-defined]
+    return dummy_main(list(argv))
 
 
 def _spec_literal(model: str, hyperparameters: str, output_dir: str, work_dir: str) -> int:
@@ -1137,6 +1169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _inflate(*args[1:2])
     if args[:1] == ["_spec_literal"]:
         return _spec_literal(*args[1:5])
+    if args[:1] == ["_no_crosscheck"]:
+        return _no_crosscheck(args[1:])
     ns = parse_args(args)
     if not hasattr(os, "wait4"):
         print("bench.py needs os.wait4 (Unix)", file=sys.stderr)

@@ -118,7 +118,10 @@ def _add(paths: Paths, data: bytes, strategy: str, limits: Limits) -> tuple[Mani
     # Extraction needs room for every file plus the new one, before anything is written.
     needed = sum(m.size for m in manifest.members) + len(data)
     mtime = derived_mtime(manifest)
-    return manifest, repack(paths.model, data, mtime, paths.output, paths.work_dir, needed)
+    written = repack(
+        paths.model, data, mtime, paths.output, paths.work_dir, needed, members=manifest.members
+    )
+    return manifest, written
 
 
 def run(paths: Paths, strategy: str = "auto", limits: Limits = DEFAULT_LIMITS) -> Path:

@@ -12,12 +12,15 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from .atomic import Written, atomic_write, ensure_directory
-from .errors import DummyTrainingError, InputNotFoundError, ProcessingError, ValidationError
+from .crosscheck import as_read, as_scanned
+from .errors import DummyTrainingError, ProcessingError, ValidationError
 from .progress import Progress
 from .safety import TreeChecker, split_name
+from .scan import scan
+from .tarstream import Member
 from .tarwrite import GzipWriter, Writable, end_of_archive, header, padding
 
 log = logging.getLogger(__name__)
@@ -25,21 +28,6 @@ log = logging.getLogger(__name__)
 HYPERPARAMETERS_NAME = "hyperparameters.json"
 LEVEL = 6
 READ_CHUNK = 1 << 20
-
-
-def _kind(member: tarfile.TarInfo) -> str:
-    for kind, test in (
-        ("file", member.isreg),
-        ("dir", member.isdir),
-        ("symlink", member.issym),
-        ("hardlink", member.islnk),
-        ("chardev", member.ischr),
-        ("blockdev", member.isblk),
-        ("fifo", member.isfifo),
-    ):
-        if test():
-            return kind
-    raise ValidationError(f"{member.name!r}: unsupported member type {member.type!r}")
 
 
 def file_mode(mode: int) -> int:
@@ -66,35 +54,39 @@ def _sanitized(member: tarfile.TarInfo, kind: str) -> tarfile.TarInfo:
     return clean
 
 
-def extract_tarfile(tar_path: Path, extract_path: Path) -> None:
+def extract_tarfile(
+    tar_path: Path, extract_path: Path, members: Sequence[Member] | None = None
+) -> None:
     """Extract a tar.gz into ``extract_path``, checking every member before it is written.
 
-    The checks are this package's own and behave alike on every Python; where
+    The whole archive is validated first (``members`` are the scan's, when the caller
+    has scanned it already), and tarfile must then yield exactly those members. The
+    checks are this package's own and behave alike on every Python; where
     ``tarfile.data_filter`` exists it runs as well. Directory modes, symlink times and
     implicit parents are then fixed so that the tree depends only on the archive.
     """
+    expected = scan(Path(tar_path)).members if members is None else members
     checker = TreeChecker(str(tar_path))
     dest = Path(extract_path)
     explicit_dirs: dict[Path, tarfile.TarInfo] = {}
     symlinks: list[tuple[Path, int]] = []
     parents: set[Path] = set()
-    newest = 0
+    newest = count = 0
     data_filter = getattr(tarfile, "data_filter", None)
     options: dict[str, Any] = {} if data_filter is None else {"filter": data_filter}
     try:
-        # Opened apart from the with-block so that "missing" and "corrupt" differ.
-        compressed = gzip.open(tar_path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        raise InputNotFoundError(f"{tar_path}: archive not found") from None
-    try:
         # GzipFile under stream mode, not "r|gz": tarfile's own stream reader stops
         # silently at the end of the first gzip member and misreads FEXTRA.
-        with compressed, tarfile.open(fileobj=compressed, mode="r|") as archive:
+        with gzip.open(tar_path, "rb") as compressed, tarfile.open(
+            fileobj=compressed, mode="r|"
+        ) as archive:
             # Without data_filter the checks above are the whole defence; this also
             # keeps Python 3.12+ from warning when the filter is hidden in tests.
             archive.extraction_filter = None if data_filter else (lambda member, path: member)
-            for member in archive:
-                kind = _kind(member)
+            for index, member in enumerate(archive):
+                _same_member(tar_path, index, member, expected)
+                count = index + 1
+                kind = as_read(member)[1]
                 checker.add(member.name, kind, member.mode, member.linkname)
                 newest = max(newest, int(member.mtime))
                 parts = split_name(member.name)
@@ -111,6 +103,7 @@ def extract_tarfile(tar_path: Path, extract_path: Path) -> None:
         raise ValidationError(f"{tar_path}: cannot read archive: {exc}") from exc
     except OSError as exc:
         raise ProcessingError(f"{dest}: extraction failed: {exc.strerror or exc}") from exc
+    _same_member(tar_path, count, None, expected)
     checker.finish()
     for target, mtime in symlinks:
         os.utime(target, (mtime, mtime), follow_symlinks=False)
@@ -122,6 +115,20 @@ def extract_tarfile(tar_path: Path, extract_path: Path) -> None:
         )
         os.chmod(directory, mode)
         os.utime(directory, (mtime, mtime))
+
+
+def _same_member(
+    tar_path: Path, index: int, member: tarfile.TarInfo | None, expected: Sequence[Member]
+) -> None:
+    # The repack must write what the scan validated, member for member; None is
+    # tarfile's end of the archive.
+    read = None if member is None else as_read(member)
+    scanned = as_scanned(expected[index]) if index < len(expected) else None
+    if read != scanned:
+        raise ValidationError(
+            f"{tar_path}: Python's tarfile reads tar member {index} as {read!r} where the "
+            f"scan read {scanned!r} (refused dialect)"
+        )
 
 
 def _walk(root: str, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
@@ -211,6 +218,7 @@ def repack(
     work_dir: Path | None,
     needed: int = 0,
     level: int = LEVEL,
+    members: Sequence[Member] | None = None,
 ) -> Written:
     """Extract ``model`` into a fresh work directory, add the file, and pack it to ``output``.
 
@@ -232,7 +240,7 @@ def repack(
     try:
         tree = work / "tree"
         tree.mkdir()
-        extract_tarfile(model, tree)
+        extract_tarfile(model, tree, members)
         add_hyperparameters(tree, hyperparameters, mtime)
         with atomic_write(output) as out:
             write_tree(out, tree, level)

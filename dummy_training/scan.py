@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
+from .crosscheck import TarfileWitness
 from .errors import InputNotFoundError, ValidationError
 from .gzipstream import GzipHeader, SegmentSink, inflate
 from .progress import Progress
@@ -110,7 +111,14 @@ def scan(
                 stream_size += len(chunk)
                 yield chunk
 
-        for member in iter_members(measured(), str(path), limits=limits, hash_data=hash_data):
+        members_read = iter_members(
+            measured(),
+            str(path),
+            limits=limits,
+            hash_data=hash_data,
+            witness=TarfileWitness(str(path)),
+        )
+        for member in members_read:
             checker.add(member.name, member.kind, member.mode, member.linkname)
             members.append(member)
     checker.finish()

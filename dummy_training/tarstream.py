@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import struct
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, Iterator, NamedTuple, Protocol
 
+from . import pax, tarfields
 from .errors import ValidationError
+from .tarfields import BLOCK, checksum_ok, refuse
 
-BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 
 # Type flags mapped to the kinds the rest of the package speaks of.
@@ -23,9 +23,6 @@ KINDS = {
     b"5": "dir",
     b"6": "fifo",
 }
-# Keywords that change how a stream is read; a global header setting them would be
-# interpreted differently by different readers, so it is refused.
-_STRUCTURAL_PAX = ("path", "linkpath", "size")
 
 
 class Limits(NamedTuple):
@@ -70,6 +67,14 @@ class Member(NamedTuple):
             "linkname": self.linkname,
             "sha256": self.sha256,
         }
+
+
+class Witness(Protocol):
+    """A second reader, shown what the scan read; see ``crosscheck``."""
+
+    def member(self, start: int, headers: bytes, member: Member) -> None: ...
+
+    def end(self, start: int, headers: bytes) -> None: ...
 
 
 class _Stream:
@@ -123,47 +128,21 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _field(raw: bytes) -> bytes:
-    return raw.split(b"\0", 1)[0]
+class _Chain:
+    """The extension headers read so far for the next member, and their raw bytes."""
 
+    def __init__(self, offset: int) -> None:
+        self.start = offset  # where a reader starts reading this member
+        self.member_offset = offset  # tarfile's TarInfo.offset: after any global headers
+        self.raw: list[bytes] = []
+        self.pax: pax.Records = {}
+        self.long: dict[bytes, bytes] = {}  # b"L" or b"K" -> the name, without its NUL
 
-def _number(raw: bytes, what: str, where: str) -> int:
-    if raw[:1] == b"\x80":  # GNU base-256, used for sizes of 8 GiB and more
-        return int.from_bytes(raw[1:], "big")
-    if raw[:1] == b"\xff":
-        raise ValidationError(f"{where}: negative {what}")
-    digits = _field(raw).strip(b" ")
-    try:
-        return int(digits, 8) if digits else 0
-    except ValueError:
-        raise ValidationError(f"{where}: invalid {what} field {raw!r}") from None
+        self.has_pax = False
 
-
-def _checksum_ok(block: bytes, stored: int) -> bool:
-    unsigned = sum(block[:148]) + 256 + sum(block[156:])
-    if stored == unsigned:
-        return True
-    # Some old writers summed signed chars; tarfile and GNU tar accept both.
-    signed: int = sum(struct.unpack("148b8x356b", block)) + 256
-    return stored == signed
-
-
-def _pax_records(data: bytes, where: str) -> dict[str, str]:
-    records: dict[str, str] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.find(b" ", pos)
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            length = 0
-        record = data[pos : pos + length]
-        if space < 0 or length <= space - pos or not record.endswith(b"\n") or b"=" not in record:
-            raise ValidationError(f"{where}: malformed pax record at byte {pos}")
-        key, _, value = record[space - pos + 1 : -1].partition(b"=")
-        records[_text(key)] = _text(value)
-        pos += length
-    return records
+    @property
+    def pending(self) -> bool:
+        return self.has_pax or bool(self.long)
 
 
 def iter_members(
@@ -172,114 +151,168 @@ def iter_members(
     *,
     limits: Limits = DEFAULT_LIMITS,
     hash_data: bool = False,
+    witness: Witness | None = None,
 ) -> Iterator[Member]:
-    """Yield every member of the tar stream; raise ValidationError on any defect."""
+    """Yield every member of the tar stream; raise ValidationError on any defect.
+
+    ``witness``, when given, is shown each member with the raw header bytes it was
+    read from, and the end of the archive, so that a second reader can check it.
+    """
     stream = _Stream(chunks)
-    pax: dict[str, str] = {}
-    long_name: str | None = None
-    long_link: str | None = None
     count = 0
     while True:
-        offset = stream.offset
-        where = f"{path}: tar header at offset {offset}"
-        block = stream.read(BLOCK)
-        if not block.strip(b"\0"):
-            if pax or long_name is not None or long_link is not None:
-                raise ValidationError(f"{where}: extension header without a member")
-            if offset == 0 and not block:
-                raise ValidationError(f"{path}: not a tar archive (empty tar stream)")
-            if len(block) == BLOCK or not block:
-                _expect_end(stream, path, offset, bool(block))
-                return
-        if len(block) < BLOCK:
-            if offset == 0:
-                raise ValidationError(f"{path}: not a tar archive (stream shorter than a block)")
-            raise ValidationError(f"{where}: truncated tar header")
-        stored = _number(block[148:156], "checksum", where)
-        if not _checksum_ok(block, stored):
-            if offset == 0:
-                raise ValidationError(f"{path}: not a tar archive (first header checksum invalid)")
-            raise ValidationError(f"{where}: bad tar header checksum")
-        flag = block[156:157]
-        size = _number(block[124:136], "size", where)
-        if flag in (b"x", b"g", b"L", b"K"):
-            if size > limits.max_extension_header:
-                raise ValidationError(
-                    f"{where}: extension header of {size} bytes exceeds the "
-                    f"{limits.max_extension_header}-byte cap"
-                )
-            data = _read_data(stream, size, where, "extension header")
-            if flag == b"x":
-                pax.update(_pax_records(data, where))
-            elif flag == b"g":
-                bad = sorted(k for k in _pax_records(data, where) if _structural(k))
-                if bad:
-                    raise ValidationError(f"{where}: global pax header sets {', '.join(bad)}")
-            elif flag == b"L":
-                long_name = _text(_field(data))
-            else:
-                long_link = _text(_field(data))
-            continue
-        kind = KINDS.get(flag)
-        if kind is None or any(k.startswith("GNU.sparse.") for k in pax):
-            what = "sparse file" if flag == b"S" or kind else f"type {flag!r}"
-            raise ValidationError(f"{where}: unsupported member ({what})")
-        magic = block[257:263]
-        name = _field(block[0:100])
-        if flag == b"\0" and name.endswith(b"/"):
-            kind = "dir"  # the pre-POSIX way to mark a directory, as tarfile reads it
-        prefix = _field(block[345:500])
-        if magic == b"ustar\0" and prefix:
-            name = prefix + b"/" + name
-        member_name = pax.get("path", long_name if long_name is not None else _text(name))
-        linkname = pax.get(
-            "linkpath",
-            long_link if long_link is not None else _text(_field(block[157:257])),
-        )
-        if "size" in pax:
-            size = _pax_int(pax["size"], "size", where)
-        if kind != "file" and size:
-            raise ValidationError(
-                f"{where}: {kind} member {member_name!r} declares {size} data bytes"
-            )
+        chain = _Chain(stream.offset)
+        while True:
+            offset = stream.offset
+            where = f"{path}: tar header at offset {offset}"
+            block = stream.read(BLOCK)
+            if not block.strip(b"\0"):
+                if chain.raw:
+                    raise ValidationError(f"{where}: extension header without a member")
+                if offset == 0 and not block:
+                    raise ValidationError(f"{path}: not a tar archive (empty tar stream)")
+                if len(block) == BLOCK or not block:
+                    _expect_end(stream, path, offset, bool(block))
+                    if witness is not None:
+                        witness.end(chain.start, b"".join(chain.raw) + block)
+                    return
+            if len(block) < BLOCK:
+                if offset == 0:
+                    raise ValidationError(
+                        f"{path}: not a tar archive (stream shorter than a block)"
+                    )
+                raise ValidationError(f"{where}: truncated tar header")
+            if not checksum_ok(block):
+                if offset == 0:
+                    raise ValidationError(
+                        f"{path}: not a tar archive (first header checksum invalid)"
+                    )
+                raise ValidationError(f"{where}: bad tar header checksum")
+            header = tarfields.parse(block, where)
+            chain.raw.append(block)
+            if header.flag not in _EXTENSIONS:
+                break
+            _extension(stream, chain, header, where, limits)
+        member = _member(chain, header, offset, where, limits)
         count += 1
         if count > limits.max_members:
             raise ValidationError(f"{path}: more than {limits.max_members} members (cap)")
-        _check_name(member_name, where, limits)
-        digest = _skip_data(stream, size, where, member_name, hash_data) if kind == "file" else None
-        yield Member(
-            name=member_name,
-            kind=kind,
-            size=size,
-            mode=_number(block[100:108], "mode", where) & 0o7777,
-            mtime=_pax_int(pax["mtime"], "mtime", where)
-            if "mtime" in pax
-            else _number(block[136:148], "mtime", where),
-            uid=_pax_int(pax["uid"], "uid", where)
-            if "uid" in pax
-            else _number(block[108:116], "uid", where),
-            gid=_pax_int(pax["gid"], "gid", where)
-            if "gid" in pax
-            else _number(block[116:124], "gid", where),
-            uname=pax.get("uname", _text(_field(block[265:297]))),
-            gname=pax.get("gname", _text(_field(block[297:329]))),
-            linkname=linkname,
-            sha256=digest,
-            offset=offset,
+        _check_name(member.name, where, limits)
+        digest = None
+        if member.kind == "file":
+            digest = _skip_data(stream, member.size, where, member.name, hash_data)
+            if digest is not None:
+                member = member._replace(sha256=digest)
+        if witness is not None:
+            witness.member(chain.start, b"".join(chain.raw), member)
+        yield member
+
+
+_EXTENSIONS = (b"x", b"g", b"L", b"K")
+_LONG_KINDS = {b"L": "GNU long name", b"K": "GNU long link name"}
+
+
+def _extension(
+    stream: _Stream, chain: _Chain, header: tarfields.Header, where: str, limits: Limits
+) -> None:
+    """Read one extension header's data into ``chain``, refusing what readers read apart."""
+    size = header.size
+    if size > limits.max_extension_header:
+        raise ValidationError(
+            f"{where}: extension header of {size} bytes exceeds the "
+            f"{limits.max_extension_header}-byte cap"
         )
-        pax, long_name, long_link = {}, None, None
+    data, pad = _read_data(stream, size, where, "extension header")
+    chain.raw += (data, pad)
+    if pad.strip(b"\0"):
+        # tarfile reads pax records and long names on into the padding.
+        raise refuse(where, header.name, "non-zero padding after extension header data")
+    flag = header.flag
+    if flag == b"g":
+        if chain.pending:
+            raise refuse(where, header.name, "global pax header inside an extension header chain")
+        chain.member_offset = stream.offset
+        bad = sorted(key for key in pax.parse(data, where, header.name) if key != "comment")
+        if bad:
+            raise refuse(where, header.name, f"global pax header sets {', '.join(bad)}")
+        return
+    if flag == b"x":
+        if chain.has_pax:
+            raise refuse(where, header.name, "a second pax header for one member")
+        chain.pax = pax.parse(data, where, header.name)
+        chain.has_pax = True
+        return
+    what = _LONG_KINDS[flag]
+    if flag in chain.long:
+        raise refuse(where, header.name, f"a second {what} for one member")
+    # The name and exactly one NUL, its last byte: readers that stop at the first
+    # NUL and readers that use the declared size then agree.
+    if size < 2 or data[-1:] != b"\0" or b"\0" in data[:-1]:
+        raise refuse(where, header.name, f"{what} is not one name ending in a single NUL")
+    chain.long[flag] = data[:-1]
 
 
-def _structural(key: str) -> bool:
-    return key in _STRUCTURAL_PAX or key.startswith("GNU.sparse.")
+def _member(
+    chain: _Chain, header: tarfields.Header, offset: int, where: str, limits: Limits
+) -> Member:
+    """Resolve the member from its header and extensions; refuse ambiguous sources."""
+    flag, records = header.flag, chain.pax
+    shown = chain.long.get(b"L") or records.get("path") or header.name
+    kind = KINDS.get(flag)
+    if kind is None:
+        what = "sparse file" if flag == b"S" else f"type {flag!r}"
+        raise ValidationError(f"{where}: unsupported member ({what})")
+    name = _one_of(records.get("path"), chain.long.get(b"L"), "name", where, shown)
+    link = _one_of(records.get("linkpath"), chain.long.get(b"K"), "link target", where, shown)
+    if flag == b"\0" and header.name_field.endswith(b"/"):
+        # The v7 way to mark a directory, read alike by every reader, but only
+        # from the header's own name field.
+        if name is not None:
+            raise refuse(where, shown, "v7 directory name with a long name")
+        kind = "dir"
+    if name is None:
+        name = header.name
+    if not name:
+        raise refuse(where, shown, "empty name")
+    if kind != "dir" and (name.endswith(b"/") or header.name_field.endswith(b"/")):
+        # GNU tar and bsdtar make such a member a directory and read its data as
+        # further headers.
+        raise refuse(where, shown, f"{kind} name ends in '/'")
+    if link is None:
+        link = header.linkname
+    if link and kind not in ("symlink", "hardlink"):
+        raise refuse(where, shown, f"{kind} member has a link target")
+    size = pax.integer(records, "size")
+    if size is None:
+        size = header.size
+    if kind != "file" and (size or header.size):
+        raise ValidationError(f"{where}: {kind} member {_text(name)!r} declares {size} data bytes")
+    mtime = pax.seconds(records, "mtime")
+    uid, gid = pax.integer(records, "uid"), pax.integer(records, "gid")
+    uname, gname = records.get("uname"), records.get("gname")
+    return Member(
+        name=_text(name),
+        kind=kind,
+        size=size,
+        mode=header.mode & 0o7777,
+        mtime=header.mtime if mtime is None else mtime,
+        uid=header.uid if uid is None else uid,
+        gid=header.gid if gid is None else gid,
+        uname=_text(header.uname if uname is None else uname),
+        gname=_text(header.gname if gname is None else gname),
+        linkname=_text(link),
+        sha256=None,
+        offset=chain.member_offset,
+    )
 
 
-def _pax_int(value: str, what: str, where: str) -> int:
-    try:
-        # pax times may carry a fraction; manifests keep whole seconds.
-        return int(value.split(".", 1)[0])
-    except ValueError:
-        raise ValidationError(f"{where}: invalid pax {what} {value!r}") from None
+def _one_of(
+    from_pax: bytes | None, from_gnu: bytes | None, what: str, where: str, shown: bytes
+) -> bytes | None:
+    """A pax value and a GNU long name for one attribute must agree byte for byte."""
+    if from_pax is not None and from_gnu is not None and from_pax != from_gnu:
+        raise refuse(where, shown, f"pax header and GNU header give different {what}s")
+    return from_pax if from_pax is not None else from_gnu
 
 
 def _check_name(name: str, where: str, limits: Limits) -> None:
@@ -295,12 +328,12 @@ def _check_name(name: str, where: str, limits: Limits) -> None:
         )
 
 
-def _read_data(stream: _Stream, size: int, where: str, what: str) -> bytes:
+def _read_data(stream: _Stream, size: int, where: str, what: str) -> tuple[bytes, bytes]:
     data = stream.read(size)
     padding = stream.read(-size % BLOCK)
     if len(data) < size or len(padding) < -size % BLOCK:
         raise ValidationError(f"{where}: truncated {what} ({len(data)} of {size} bytes)")
-    return data
+    return data, padding
 
 
 def _skip_data(stream: _Stream, size: int, where: str, name: str, hash_data: bool) -> str | None:

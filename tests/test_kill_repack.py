@@ -109,7 +109,8 @@ def test_extraction_runs_the_member_checks_itself(
 def test_extraction_errors_name_the_archive_or_the_destination(tmp_path: Path) -> None:
     with pytest.raises(InputNotFoundError) as missing:
         extract_tarfile(tmp_path / "none.tar.gz", tmp_path)
-    assert str(missing.value) == f"{tmp_path / 'none.tar.gz'}: archive not found"
+    # The archive is validated before anything is extracted, by the same scan.
+    assert str(missing.value) == f"{tmp_path / 'none.tar.gz'}: model archive not found"
     path = archive(tmp_path, (info("d/x"), b"x"))
     dest = tmp_path / "tree"
     dest.mkdir()
