@@ -9,6 +9,7 @@ from typing import BinaryIO, Callable, Iterator, NamedTuple
 from .errors import ProcessingError, ValidationError
 
 CHUNK = 1 << 20
+FIRST_FEED = 1 << 10
 # Inflate output is capped per call so a small, highly compressible input cannot
 # balloon memory (a 1 MiB chunk of zeros inflates to about 1 GiB).
 OUT_MAX = 1 << 20
@@ -50,55 +51,62 @@ class GzipHeader(NamedTuple):
 
 
 class _Reader:
-    """Buffered reads that turn I/O errors into ProcessingError and count progress."""
+    """Buffered reads that turn I/O errors into ProcessingError and count progress.
+
+    Reads are slices of one buffer with a position, so that handing back the bytes a
+    gzip member did not use costs nothing: a file of many tiny members stays linear.
+    """
 
     def __init__(self, f: BinaryIO, path: str, on_read: Callable[[int], None] | None) -> None:
         self._f = f
         self._path = path
         self._buf = b""
+        self._pos = 0
         self._on_read = on_read
 
     def chunk(self, size: int = CHUNK) -> bytes:
-        if self._buf:
-            data, self._buf = self._buf, b""
-        else:
+        """Up to ``size`` bytes; empty only at the end of the file."""
+        if self._pos == len(self._buf):
             try:
-                data = self._f.read(size)
+                self._buf = self._f.read(CHUNK)
             except OSError as exc:
                 raise ProcessingError(f"{self._path}: read failed: {exc.strerror or exc}") from exc
-            if self._on_read is not None and data:
-                self._on_read(len(data))
+            self._pos = 0
+            if self._on_read is not None and self._buf:
+                self._on_read(len(self._buf))
+        data = self._buf[self._pos : self._pos + size]
+        self._pos += len(data)
         return data
 
-    def unread(self, data: bytes) -> None:
-        self._buf = data + self._buf
+    def unread(self, n: int) -> None:
+        """Give back the last ``n`` bytes of the latest chunk."""
+        self._pos -= n
 
     def take(self, n: int, what: str) -> bytes:
-        data = b""
-        while len(data) < n:
-            more = self.chunk(max(n - len(data), CHUNK))
+        parts = []
+        need = n
+        while need:
+            more = self.chunk(need)
             if not more:
                 raise ValidationError(f"{self._path}: truncated gzip {what}")
-            data += more
-        self.unread(data[n:])
-        return data[:n]
+            parts.append(more)
+            need -= len(more)
+        return b"".join(parts)
 
     def until_nul(self, what: str) -> bytes:
-        data = b""
-        while True:
-            more = self.chunk()
+        parts = []
+        size = 0
+        while size < FIELD_MAX:
+            more = self.chunk(FIELD_MAX - size)
             if not more:
                 raise ValidationError(f"{self._path}: truncated gzip {what}")
             end = more.find(b"\0")
             if end >= 0:
-                self.unread(more[end + 1 :])
-                data += more[: end + 1]
-                if len(data) > FIELD_MAX:
-                    break
-                return data
-            data += more
-            if len(data) > FIELD_MAX:
-                break
+                self.unread(len(more) - end - 1)
+                parts.append(more[: end + 1])
+                return b"".join(parts)
+            parts.append(more)
+            size += len(more)
         raise ValidationError(f"{self._path}: gzip {what} longer than {FIELD_MAX} bytes")
 
 
@@ -154,7 +162,10 @@ def inflate(
         emit("header", index, raw)
         crc = size = 0
         decomp = zlib.decompressobj(-zlib.MAX_WBITS)
-        pending = reader.chunk()
+        # zlib copies the input it did not use when a member ends; feeding small
+        # pieces first keeps that copy small when members are tiny.
+        feed = FIRST_FEED
+        pending = reader.chunk(feed)
         while True:
             if not pending:
                 raise ValidationError(f"{path}: truncated gzip data in member {index}")
@@ -171,11 +182,13 @@ def inflate(
             if decomp.eof:
                 rest = decomp.unused_data
                 emit("deflate", index, pending[: len(pending) - len(rest)])
-                reader.unread(rest)
+                reader.unread(len(rest))
                 break
             tail = decomp.unconsumed_tail
             emit("deflate", index, pending[: len(pending) - len(tail)])
-            pending = tail or reader.chunk()
+            if not tail:
+                feed = min(2 * feed, CHUNK)
+            pending = tail or reader.chunk(feed)
         trailer = reader.take(8, "trailer")
         want_crc, want_size = struct.unpack("<II", trailer)
         if want_crc != crc:
@@ -192,15 +205,15 @@ def inflate(
             on_member_end(index, crc, size)
         emit("trailer", index, trailer)
         index += 1
-        rest = reader.chunk()
+        rest = reader.chunk(2)
         if not rest:
             return
         if rest[0] == 0:
             _expect_zero_padding(reader, rest, path, index, emit)
             return
-        if not b"\x1f\x8b".startswith(rest[:2]):
+        if not b"\x1f\x8b".startswith(rest):
             raise ValidationError(f"{path}: trailing garbage after gzip member {index - 1}")
-        reader.unread(rest)
+        reader.unread(len(rest))
 
 
 def _expect_zero_padding(
@@ -208,6 +221,7 @@ def _expect_zero_padding(
 ) -> None:
     # GNU gzip accepts zero padding after the last member (tape blocking); anything
     # else after it would be data no reader sees, so it is refused.
+    data += reader.chunk()
     while data:
         if data.strip(b"\0"):
             raise ValidationError(f"{path}: trailing garbage after gzip member {index - 1}")
