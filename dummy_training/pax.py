@@ -34,8 +34,11 @@ _KEYS = frozenset(
         "RHT.security.selinux",
     }
 )
-_FAMILIES = ("SCHILY.xattr.", "LIBARCHIVE.xattr.", "SCHILY.acl.")
-# "key=" means "unset key" to some readers and "empty value" to others.
+_XATTRS = ("SCHILY.xattr.", "LIBARCHIVE.xattr.")
+_FAMILIES = (*_XATTRS, "SCHILY.acl.")
+# "key=" means "unset key" to some readers and "empty value" to others. Extended
+# attribute values are binary (GNU tar and libarchive write them raw, NULs and all)
+# and no reader lets them change the tree.
 _MAY_BE_EMPTY = ("comment", *_FAMILIES)
 _HDRCHARSETS = (b"BINARY", b"ISO-IR 10646 2000 UTF-8")
 _DIGITS = re.compile(rb"[0-9]+\Z")
@@ -63,12 +66,12 @@ def parse(data: bytes, where: str, name: bytes) -> Records:
         key_bytes, equals, value = data[space + 1 : end - 1].partition(b"=")
         if not equals or not key_bytes:
             raise refuse(where, name, f"pax record at byte {pos} has no key")
-        if b"\0" in key_bytes or b"\0" in value:
-            raise refuse(where, name, f"pax record at byte {pos} holds a NUL byte")
         try:
             key = key_bytes.decode("utf-8")
         except UnicodeDecodeError:
             raise refuse(where, name, f"pax key at byte {pos} is not UTF-8") from None
+        if "\0" in key or (b"\0" in value and not key.startswith(_XATTRS)):
+            raise refuse(where, name, f"pax record at byte {pos} holds a NUL byte")
         _check_record(key, value, where, name)
         if key in records:
             raise refuse(where, name, f"pax key {key!r} given twice")
@@ -76,7 +79,7 @@ def parse(data: bytes, where: str, name: bytes) -> Records:
         pos = end
     binary = records.get("hdrcharset") == b"BINARY"
     for key, value in records.items():
-        if binary and key in _NAME_KEYS:
+        if (binary and key in _NAME_KEYS) or key.startswith(_XATTRS):
             continue
         try:
             value.decode("utf-8")

@@ -302,6 +302,7 @@ def test_accepted_pax_records_from_real_writers() -> None:
         record("mtime", b"-315619200.5"),
         record("atime", b"1700000000.123456789"),
         record("SCHILY.xattr.user.k", b""),
+        record("SCHILY.xattr.com.apple.provenance", b"\x01\x02\x00\xff"),
         record("LIBARCHIVE.xattr.com.apple.quarantine", b"MDA4MQ"),
         record("SCHILY.dev", b"2049"),
         record("uid", b"4294967295"),
