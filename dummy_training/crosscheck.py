@@ -53,10 +53,14 @@ class _Shadow(io.RawIOBase):
         self._start = 0
         self._bytes = b""
         self._pos = 0
+        self._last = False
 
-    def show(self, start: int, headers: bytes) -> None:
-        """The next member's header bytes, which start where the previous data ends."""
-        self._start, self._bytes = start, headers
+    def show(self, start: int, headers: bytes, last: bool = False) -> None:
+        """The next member's header bytes, which start where the previous data ends.
+
+        ``last``: the stream ends after them, so tarfile may read up to its end.
+        """
+        self._start, self._bytes, self._last = start, headers, last
 
     def tell(self) -> int:
         return self._pos
@@ -76,7 +80,7 @@ class _Shadow(io.RawIOBase):
             self._pos += 1
             return b"\0"
         begin = start - self._start
-        if begin < 0 or begin + size > len(self._bytes):
+        if begin < 0 or (begin + size > len(self._bytes) and not self._last):
             raise _Elsewhere(f"{size} bytes at offset {start}")
         self._pos += size
         return self._bytes[begin : begin + size]
@@ -131,7 +135,7 @@ class TarfileWitness:
             )
 
     def end(self, start: int, headers: bytes) -> None:
-        self._shadow.show(start, headers)
+        self._shadow.show(start, headers, last=True)
         if self._tar is None:
             return  # the scan itself refuses an archive without members
         info = self._next()

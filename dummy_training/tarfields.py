@@ -121,6 +121,9 @@ def parse(block: bytes, where: str) -> Header:
     name = strings["name"]
     if magic == POSIX_MAGIC:
         prefix = string(block[345:500], "prefix", where, raw_name)
+        if prefix.endswith(b"/"):
+            # GNU tar and tarfile join it with a second "/"; libarchive does not.
+            raise refuse(where, raw_name, "prefix field ends in '/'")
         if prefix:
             name = prefix + b"/" + name
     elif block[345:500].strip(b"\0"):

@@ -17,6 +17,8 @@ from dummy_training import main, scan
 from dummy_training.errors import ValidationError
 from dummy_training.gzipstream import FIRST_FEED
 from dummy_training.tarwrite import end_of_archive, header
+from hostile import SHAPES
+from invariants import check_run
 
 gzipstream = sys.modules["dummy_training.gzipstream"]
 _DECOMPRESSOBJ = zlib.decompressobj
@@ -110,3 +112,23 @@ def test_an_extension_header_can_no_longer_declare_a_negative_size() -> None:
 
     with pytest.raises(ValidationError, match="negative size"):
         list(iter_members([io.BytesIO(block).read() + end_of_archive()], "m.tar.gz"))
+
+
+SMALL_SCALES = {
+    "deep-tree": (20, 0),
+    "long-link-chain": (1000, 0),
+    "many-empty-files": (2000, 0),
+    "pax-header-flood": (3, 2),
+    "long-name-flood": (20, 0),
+    "tiny-gzip-members": (2000, 0),
+    "huge-numbers": (11, 2),
+    "bomb": (4, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_hostile_shape_ends_with_its_exit_code(name: str, tmp_path: Path) -> None:
+    # The same shapes run at full size in benchmarks/hostile.py (RELIABILITY.md).
+    scale, expected = SMALL_SCALES[name]
+    code, log = check_run(SHAPES[name](scale), tmp_path)
+    assert code == expected, log

@@ -71,6 +71,13 @@ def test_an_end_before_the_scans_is_refused() -> None:
         witness.member(512, bytes(512), member("b", 0, 512))
 
 
+def test_an_archive_without_an_end_marker_reads_alike() -> None:
+    # The stream just stops after the last member: tarfile reads nothing there either.
+    data = file_header("a", 0)
+    found = list(iter_members([data], "m.tar.gz", witness=TarfileWitness("m.tar.gz")))
+    assert [m.name for m in found] == ["a"]
+
+
 def test_a_member_after_the_scans_end_is_refused() -> None:
     witness = TarfileWitness("m.tar.gz")
     witness.member(0, file_header("a", 0), member("a", 0, 0))

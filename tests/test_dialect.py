@@ -166,6 +166,9 @@ def test_a_prefix_without_posix_magic_is_refused(magic: bytes) -> None:
 def test_a_prefix_with_posix_magic_is_part_of_the_name() -> None:
     [member] = members(patch(plain("x.bin"), 345, b"deep/dir") + end_of_archive())
     assert member.name == "deep/dir/x.bin"
+    # libarchive adds no second "/" after a prefix that ends in one; the others do.
+    block = patch(plain("x.bin"), 345, b"deep/")
+    assert refusal(block) == dialect(0, "x.bin", "prefix field ends in '/'")
 
 
 @pytest.mark.parametrize(
