@@ -22,9 +22,13 @@ _KINDS = {
 
 
 def as_read(info: tarfile.TarInfo) -> tuple[str, str, int, str]:
-    """Name, kind, size and link target of a member as tarfile read it."""
+    """Name, kind, size and link target of a member as tarfile read it.
+
+    Python 3.8 and 3.9 keep the '/' of a directory named by a GNU long name; the
+    directory is the same one, so the slash is not a difference.
+    """
     return (
-        info.name,
+        info.name.rstrip("/") if info.isdir() else info.name,
         _KINDS.get(info.type, repr(info.type)),
         info.size if info.isreg() else 0,
         info.linkname if info.islnk() or info.issym() else "",
