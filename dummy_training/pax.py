@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 from typing import Dict
 
 from .tarfields import refuse
@@ -45,6 +47,9 @@ _DIGITS = re.compile(rb"[0-9]+\Z")
 _TIME = re.compile(rb"(-?[0-9]+)(?:\.[0-9]+)?\Z")
 _INTEGER_LIMITS = {"size": 1 << 63, "uid": 1 << 32, "gid": 1 << 32}
 _TIME_LIMIT = 1 << 63
+# Seconds that a float holds exactly; beyond them a pax time means another second to
+# tarfile than to GNU tar and libarchive.
+_FLOAT_EXACT = 1 << 53
 _NAME_KEYS = ("path", "linkpath", "uname", "gname")
 
 
@@ -102,8 +107,17 @@ def _check_record(key: str, value: bytes, where: str, name: bytes) -> None:
         match = _TIME.match(value)
         if match is None or abs(int(match.group(1))) >= _TIME_LIMIT:
             raise refuse(where, name, f"pax {key} {value!r} is not a plain decimal time")
+        if abs(int(match.group(1))) >= _FLOAT_EXACT or _rounds_to_another_second(value):
+            # tarfile reads pax times as floats, GNU tar and libarchive exactly: they
+            # must agree on the second (near 2**63 the float is no time_t at all).
+            raise refuse(where, name, f"pax {key} {value!r} is not exact as a float")
     elif key == "hdrcharset" and value not in _HDRCHARSETS:
         raise refuse(where, name, f"pax hdrcharset {value!r} is not accepted")
+
+
+def _rounds_to_another_second(value: bytes) -> bool:
+    exact = Fraction(value.decode("ascii"))
+    return math.floor(float(exact)) != math.floor(exact)
 
 
 def integer(records: Records, key: str) -> int | None:

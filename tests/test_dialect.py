@@ -271,6 +271,26 @@ def test_a_link_target_belongs_to_links_only() -> None:
         (pax(record("mtime", b"+1")), "pax mtime b'+1' is not a plain decimal time"),
         (pax(record("mtime", b"1.")), "pax mtime b'1.' is not a plain decimal time"),
         (
+            pax(record("mtime", b"9223372036854775807")),
+            "pax mtime b'9223372036854775807' is not exact as a float",
+        ),
+        (
+            pax(record("mtime", b"9007199254740992")),
+            "pax mtime b'9007199254740992' is not exact as a float",
+        ),
+        (
+            pax(record("atime", b"-9007199254740992.5")),
+            "pax atime b'-9007199254740992.5' is not exact as a float",
+        ),
+        (
+            pax(record("mtime", b"1700000000.99999999999")),
+            "pax mtime b'1700000000.99999999999' is not exact as a float",
+        ),
+        (
+            pax(record("ctime", b"-5.0000000000000001")),
+            "pax ctime b'-5.0000000000000001' is not exact as a float",
+        ),
+        (
             pax(record("comment", b"x"), flag=b"g") + pax(record("path", b"y"), flag=b"g"),
             "sets path",
         ),
@@ -304,6 +324,7 @@ def test_accepted_pax_records_from_real_writers() -> None:
         record("path", b"caf\xc3\xa9.bin"),
         record("mtime", b"-315619200.5"),
         record("atime", b"1700000000.123456789"),
+        record("ctime", b"9007199254740991"),
         record("SCHILY.xattr.user.k", b""),
         record("SCHILY.xattr.com.apple.provenance", b"\x01\x02\x00\xff"),
         record("LIBARCHIVE.xattr.com.apple.quarantine", b"MDA4MQ"),
