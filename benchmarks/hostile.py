@@ -30,15 +30,24 @@ from hostile import SHAPES  # noqa: E402 (tests/ is put on the path just above)
 # that a cap now refuses early.
 SCALES = {
     "deep-tree": 40_000,
+    "deep-unique-tree": 40_000,
+    "metadata-flood": 40_000,
     "long-link-chain": 1 << 20,
     "many-empty-files": 400_000,
+    "long-names-at-caps": 100_000,
+    "implied-dirs": 100_000,
     "pax-header-flood": 300,
     "long-name-flood": 100_000,
     "tiny-gzip-members": 200_000,
     "huge-numbers": 20,
     "bomb": 1024,
 }
-EXTRA = [("long-link-chain", 4000), ("many-empty-files", 1_000_000)]
+EXTRA = [
+    ("long-link-chain", 4000),
+    ("many-empty-files", 999_000),  # with their 999 directories: the path cap, full
+    ("long-names-at-caps", 999_000),
+    ("implied-dirs", 999_000),
+]
 
 LAUNCHER = """
 import os, sys, time

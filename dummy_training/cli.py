@@ -13,6 +13,7 @@ from typing import Sequence
 from . import __version__
 from .contract import MESSAGE_FILE, resolve
 from .errors import DummyTrainingError
+from .hyperparameters import HYPERPARAMETERS_MAX
 from .job import STRATEGIES, run
 from .scan import scan
 from .tarstream import DEFAULT_LIMITS, Limits
@@ -61,7 +62,23 @@ def _parser() -> argparse.ArgumentParser:
         "--max-header-bytes", type=int, default=defaults.max_extension_header, metavar="N"
     )
     caps.add_argument("--max-name-bytes", type=int, default=defaults.max_name, metavar="N")
+    caps.add_argument("--max-link-bytes", type=int, default=defaults.max_link, metavar="N")
     caps.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N")
+    caps.add_argument(
+        "--max-metadata-bytes",
+        type=int,
+        default=defaults.max_metadata,
+        metavar="N",
+        help="total bytes of member names and link targets kept in memory "
+        f"(default: {defaults.max_metadata})",
+    )
+    caps.add_argument(
+        "--max-hyperparameters-bytes",
+        type=int,
+        default=HYPERPARAMETERS_MAX,
+        metavar="N",
+        help=f"largest hyperparameters file accepted (default: {HYPERPARAMETERS_MAX})",
+    )
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     noise.add_argument("-v", "--verbose", action="store_true", help="log debug detail too")
@@ -86,13 +103,29 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
         return 0 if exc.code is None else int(exc.code)
 
 
+def _printable(text: str) -> str:
+    """``text`` that any stream can take: a path's undecodable bytes shown as ``\\xNN``."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to (JSON can hold one)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines that never fail to encode, whatever bytes a path held."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _printable(super().format(record))
+
+
 def _write_message(path: Path | None, message: str) -> None:
     target = path if path is not None else MESSAGE_FILE
     if path is None and not os.path.isdir(target.parent):
         return
     try:
         # Cut at a character boundary: SageMaker shows only the first KB.
-        text = message.encode("utf-8")[:MESSAGE_MAX].decode("utf-8", "ignore")
+        text = _printable(message).encode("utf-8")[:MESSAGE_MAX].decode("utf-8", "ignore")
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
         log.warning("%s: cannot write the failure message: %s", target, exc.strerror)
@@ -107,13 +140,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(ns, int):
         return ns
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if ns.quiet else logging.DEBUG if ns.verbose else logging.INFO)
     try:
         paths = resolve(ns.root, ns.model, ns.hyperparameters, ns.output_dir, ns.work_dir)
-        limits = Limits(ns.max_header_bytes, ns.max_members, ns.max_name_bytes, ns.max_depth)
-        run(paths, ns.strategy, limits)
+        limits = Limits(
+            ns.max_header_bytes,
+            ns.max_members,
+            ns.max_name_bytes,
+            ns.max_depth,
+            max_link=ns.max_link_bytes,
+            max_metadata=ns.max_metadata_bytes,
+        )
+        run(paths, ns.strategy, limits, max_hyperparameters=ns.max_hyperparameters_bytes)
         return 0
     except DummyTrainingError as exc:
         log.error("%s", exc)
@@ -134,7 +174,7 @@ def _manifest(argv: Sequence[str]) -> int:
     try:
         manifest = scan(ns.archive, hash_data=True)
     except DummyTrainingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     print(json.dumps(manifest.as_json(), indent=2, ensure_ascii=False))
     return 0

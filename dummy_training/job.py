@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .atomic import Written, atomic_write, ensure_directory
 from .contract import Paths, resolve
-from .errors import ProcessingError
-from .hyperparameters import load_hyperparameters
+from .errors import ProcessingError, ValidationError
+from .hyperparameters import HYPERPARAMETERS_MAX, load_hyperparameters
 from .progress import rate
 from .repack import repack
 from .scan import LISTING_MAX, Manifest, check_model_path, scan
@@ -54,7 +54,18 @@ def derived_mtime(manifest: Manifest) -> int:
     """The added member's mtime: SOURCE_DATE_EPOCH if set, else the newest member's."""
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None:
-        return min(max(manifest.newest_mtime, 0), MTIME_MAX)
+        newest = manifest.newest_mtime
+        mtime = min(max(newest, 0), MTIME_MAX)
+        if mtime != newest:
+            # Both strategies write this entry in ustar: the same capped time for each.
+            log.info(
+                "hyperparameters.json gets mtime %d: the newest member's, %d, is outside "
+                "ustar's range (0 to %d)",
+                mtime,
+                newest,
+                MTIME_MAX,
+            )
+        return mtime
     try:
         epoch = int(value)
     except ValueError:
@@ -124,7 +135,35 @@ def _add(paths: Paths, data: bytes, strategy: str, limits: Limits) -> tuple[Mani
     return manifest, written
 
 
-def run(paths: Paths, strategy: str = "auto", limits: Limits = DEFAULT_LIMITS) -> Path:
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode, or else the same resolved path.
+
+    The inode catches hard links and symlinked directories; the path is compared where
+    either cannot be looked at (an output that does not exist yet).
+    """
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def _refuse_same(output: Path, what: str, path: Path) -> None:
+    """Refuse an output that is one of the inputs: the inputs are never modified."""
+    if _same_file(output, path):
+        raise ValidationError(
+            f"{output}: the output is the {what} {path} itself, which would be replaced "
+            "(refused: inputs are never modified); choose another --output-dir"
+        )
+
+
+def run(
+    paths: Paths,
+    strategy: str = "auto",
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    max_hyperparameters: int = HYPERPARAMETERS_MAX,
+) -> Path:
     """Carry out the step for ``paths``; return the output archive's path."""
     started = time.monotonic()
     log.info(
@@ -135,9 +174,11 @@ def run(paths: Paths, strategy: str = "auto", limits: Limits = DEFAULT_LIMITS) -
         paths.output,
     )
     check_model_path(paths.model)
+    _refuse_same(paths.output, "model archive", paths.model)
     data: bytes | None = None
     if paths.hyperparameters_explicit or os.path.lexists(paths.hyperparameters):
-        data = load_hyperparameters(paths.hyperparameters)
+        data = load_hyperparameters(paths.hyperparameters, max_hyperparameters)
+        _refuse_same(paths.output, "hyperparameters file", paths.hyperparameters)
         log.info("mode: add hyperparameters.json")
     else:
         log.info("mode: fallback, no hyperparameters file: validate and copy unchanged")

@@ -80,7 +80,7 @@ def scan(
     size = check_model_path(path)
     headers: list[GzipHeader] = []
     members: list[Member] = []
-    checker = TreeChecker(str(path))
+    checker = TreeChecker(str(path), max_implied=limits.max_members)
     progress = Progress("scan", size)
     stream_size = 0
     gzip_members = 0

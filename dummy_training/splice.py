@@ -34,11 +34,12 @@ def entry(data: bytes, mtime: int) -> bytes:
 
 def stored_blocks(data: bytes) -> bytes:
     """``data`` as non-final stored deflate blocks: byte-aligned, and patchable in place."""
-    out = b""
+    # One join: appending to a bytes object copies everything so far, each time.
+    blocks: list[bytes] = []
     for start in range(0, len(data), _STORED_MAX):
         part = data[start : start + _STORED_MAX]
-        out += b"\x00" + struct.pack("<HH", len(part), len(part) ^ 0xFFFF) + part
-    return out
+        blocks.append(b"\x00" + struct.pack("<HH", len(part), len(part) ^ 0xFFFF) + part)
+    return b"".join(blocks)
 
 
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:

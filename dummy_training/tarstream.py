@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Iterable, Iterator, NamedTuple, Protocol
 
@@ -32,6 +33,10 @@ class Limits(NamedTuple):
     max_members: int = 1_000_000
     max_name: int = 4096
     max_depth: int = 256
+    max_link: int = 4096  # link targets, capped like names: resolving them walks each one
+    # The manifest and the tree check keep every name and link target: the sum of
+    # their bytes bounds the memory that grows with the archive.
+    max_metadata: int = 128 << 20
 
 
 DEFAULT_LIMITS = Limits()
@@ -128,6 +133,12 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+@functools.lru_cache(maxsize=64)
+def _owner(raw: bytes) -> str:
+    # A manifest of a million members holds a handful of owner names: share them.
+    return _text(raw)
+
+
 class _Chain:
     """The extension headers read so far for the next member, and their raw bytes."""
 
@@ -159,7 +170,7 @@ def iter_members(
     read from, and the end of the archive, so that a second reader can check it.
     """
     stream = _Stream(chunks)
-    count = 0
+    count = retained = 0
     while True:
         chain = _Chain(stream.offset)
         while True:
@@ -197,7 +208,12 @@ def iter_members(
         count += 1
         if count > limits.max_members:
             raise ValidationError(f"{path}: more than {limits.max_members} members (cap)")
-        _check_name(member.name, where, limits)
+        retained += _check_name(member.name, member.linkname, where, limits)
+        if retained > limits.max_metadata:
+            raise ValidationError(
+                f"{where}: member names and link targets total more than "
+                f"{limits.max_metadata} bytes (cap)"
+            )
         digest = None
         if member.kind == "file":
             digest = _skip_data(stream, member.size, where, member.name, hash_data)
@@ -298,8 +314,8 @@ def _member(
         mtime=header.mtime if mtime is None else mtime,
         uid=header.uid if uid is None else uid,
         gid=header.gid if gid is None else gid,
-        uname=_text(header.uname if uname is None else uname),
-        gname=_text(header.gname if gname is None else gname),
+        uname=_owner(header.uname if uname is None else uname),
+        gname=_owner(header.gname if gname is None else gname),
         linkname=_text(link),
         sha256=None,
         offset=chain.member_offset,
@@ -315,17 +331,24 @@ def _one_of(
     return from_pax if from_pax is not None else from_gnu
 
 
-def _check_name(name: str, where: str, limits: Limits) -> None:
+def _check_name(name: str, linkname: str, where: str, limits: Limits) -> int:
+    """Refuse a name or link target over its caps; return their bytes, which are kept."""
     encoded = name.encode("utf-8", "surrogateescape")
     if len(encoded) > limits.max_name:
         raise ValidationError(
             f"{where}: member name of {len(encoded)} bytes exceeds the {limits.max_name}-byte cap"
+        )
+    link = len(linkname.encode("utf-8", "surrogateescape"))
+    if link > limits.max_link:
+        raise ValidationError(
+            f"{where}: link target of {link} bytes exceeds the {limits.max_link}-byte cap"
         )
     depth = name.count("/") + 1
     if depth > limits.max_depth:
         raise ValidationError(
             f"{where}: member path depth {depth} exceeds the cap of {limits.max_depth}"
         )
+    return len(encoded) + link
 
 
 def _read_data(stream: _Stream, size: int, where: str, what: str) -> tuple[bytes, bytes]:

@@ -22,10 +22,11 @@ def _split_ustar(name: bytes) -> tuple[bytes, bytes] | None:
     """Fit a name into ustar's prefix (155) and name (100) fields, if it can be done."""
     if len(name) <= 100:
         return b"", name
-    for cut in range(len(name) - 1, 0, -1):
-        if name[cut : cut + 1] == b"/" and cut <= 155 and len(name) - cut - 1 <= 100:
-            return name[:cut], name[cut + 1 :]
-    return None
+    # The last '/' that leaves at most 155 bytes before it and 100 after it.
+    cut = name.rfind(b"/", max(1, len(name) - 101), 156)
+    if cut < 0:
+        return None
+    return name[:cut], name[cut + 1 :]
 
 
 def _pax_record(key: str, value: bytes) -> bytes:
@@ -38,7 +39,10 @@ def _pax_record(key: str, value: bytes) -> bytes:
 
 
 def _ustar(name: bytes, flag: bytes, size: int, mode: int, mtime: int, link: bytes) -> bytes:
-    split = _split_ustar(name) or (b"", name[:100])
+    # A name that does not fit lives in the pax header; the cut one left here must
+    # still not end in '/' unless it is a directory's, or readers (and the scan) take
+    # the entry for a directory.
+    split = _split_ustar(name) or (b"", name[:100] if flag == b"5" else name[:100].rstrip(b"/"))
     header = b"".join(
         (
             split[1].ljust(100, b"\0"),

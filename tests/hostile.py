@@ -41,6 +41,26 @@ def deep_tree(n: int) -> bytes:
 
 
 @shape
+def deep_unique_tree(n: int) -> bytes:
+    """``n`` files 256 levels deep, each under a top directory of its own: every one
+    implies 255 new directories, which the tree check must hold."""
+    stem = b"/".join(b"d" for _ in range(254))
+    members = (gnu_long(b"L", b"%d/" % i + stem + b"/f") + _file(b"f") for i in range(n))
+    return _gz(b"".join(members) + END)
+
+
+@shape
+def metadata_flood(n: int) -> bytes:
+    """``n`` symlinks whose names and targets are 4,000 bytes each: under each cap alone."""
+    members = []
+    for i in range(n):
+        name = b"n" * 3990 + b"%010d" % i
+        members.append(pax([(b"path", name), (b"linkpath", b"t" * 4000)]))
+        members.append(header(b"x", b"2", linkname=b"x"))
+    return _gz(_file(b"f", b"x") + b"".join(members) + END)
+
+
+@shape
 def long_link_chain(n: int) -> bytes:
     """40 symlinks, each target ``n`` bytes long and naming the next link."""
     links = []
@@ -54,6 +74,21 @@ def long_link_chain(n: int) -> bytes:
 def many_empty_files(n: int) -> bytes:
     """``n`` empty regular files in directories of 1,000."""
     return _gz(b"".join(_file(b"d%03d/f%07d" % (i // 1000, i)) for i in range(n)) + END)
+
+
+@shape
+def long_names_at_caps(n: int) -> bytes:
+    """``n`` empty files with 128-byte names in directories of 1,000: at 999,000 both
+    the path cap (1,000,000) and the 128 MiB cap on kept name bytes are nearly full."""
+    names = (b"d%03d/" % (i // 1000) + b"n" * 115 + b"%07d" % i for i in range(n))
+    return _gz(b"".join(gnu_long(b"L", name) + _file(b"f") for name in names) + END)
+
+
+@shape
+def implied_dirs(n: int) -> bytes:
+    """``n`` empty files, each in a directory that only its name implies: at 999,000
+    both the member cap and the cap on implied directories are nearly full."""
+    return _gz(b"".join(_file(b"d%07d/f" % i) for i in range(n)) + END)
 
 
 @shape

@@ -116,8 +116,12 @@ def test_an_extension_header_can_no_longer_declare_a_negative_size() -> None:
 
 SMALL_SCALES = {
     "deep-tree": (20, 0),
+    "deep-unique-tree": (20, 0),
+    "metadata-flood": (20, 0),
     "long-link-chain": (1000, 0),
     "many-empty-files": (2000, 0),
+    "long-names-at-caps": (2000, 0),
+    "implied-dirs": (2000, 0),
     "pax-header-flood": (3, 2),
     "long-name-flood": (20, 0),
     "tiny-gzip-members": (2000, 0),

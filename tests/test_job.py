@@ -247,7 +247,7 @@ def test_unreadable_inputs_exit_1(
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(os, "open", denied)
     assert main(["--root", str(tmp_path)]) == 1
     assert "hyperparameters file cannot be read: Permission denied" in capsys.readouterr().err
     monkeypatch.undo()

@@ -109,11 +109,15 @@ def test_help_documents_every_flag(
     out = " ".join(capsys.readouterr().out.split())
     for flag, text in HELP.items():
         assert f" {flag} {text} " in out, flag
-    caps = "[--max-members N] [--max-header-bytes N] [--max-name-bytes N] [--max-depth N]"
+    caps = (
+        "[--max-members N] [--max-header-bytes N] [--max-name-bytes N] [--max-link-bytes N] "
+        "[--max-depth N]"
+    )
     assert caps in out  # as in the README's usage block
     assert (
         "caps against hostile archives (raise for rare legitimate ones): "
-        "--max-members N --max-header-bytes N --max-name-bytes N --max-depth N"
+        "--max-members N --max-header-bytes N --max-name-bytes N --max-link-bytes N "
+        "--max-depth N"
     ) in out
     assert (
         "Validate a pre-trained model.tar.gz and add hyperparameters.json to it "
