@@ -26,7 +26,7 @@ from differential import generate
 from differential_check import Checker
 from readers import READERS, ReaderError, interpreter, unavailable
 
-PYTHONS = [f"python3.{minor}" for minor in range(8, 14)]
+PYTHONS = [f"python3.{minor}" for minor in range(7, 14)]
 
 _checker: Checker | None = None
 
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=50, help="archives per reader call")
     parser.add_argument(
-        "--pythons", action="store_true", help="check the tarfile of every Python 3.8-3.13"
+        "--pythons", action="store_true", help="check the tarfile of every Python 3.7-3.13"
     )
     parser.add_argument("--save", type=Path, help="where diverging archives go")
     parser.add_argument("--replay", type=int, metavar="SEED", help="check this seed only")

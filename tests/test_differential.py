@@ -20,7 +20,9 @@ from dummy_training import ValidationError, scan
 from readers import (
     READERS,
     Entry,
+    ReaderError,
     c_unquote,
+    interpreter,
     list_archive,
     parse_gnutar_line,
     parse_mode,
@@ -59,6 +61,22 @@ def test_random_variants_are_refused_or_read_alike(readers: list[str], tmp_path:
     # Both sides of the boundary must be exercised, or the check says little.
     outcomes = {v.outcome for v in verdicts}
     assert outcomes == {"accepted", "refused"}
+
+
+def test_python37_tarfile_reads_accepted_variants_alike(readers: list[str], tmp_path: Path) -> None:
+    # The drop-in's users still run Python 3.7, which no tox env covers: its tarfile
+    # reads this stretch of variants, next to GNU tar and bsdtar.
+    try:
+        python37 = interpreter("python3.7")
+    except (ReaderError, OSError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must have python3.7 (.ci/run makes pyenv's visible): {exc}")
+        pytest.skip(f"python3.7 is not available here: {exc}")
+    seeds = range(7_000_000, 7_000_000 + RANDOM_CASES)
+    checker = Checker(tmp_path / "work", readers, [python37], save=tmp_path / "findings")
+    verdicts = checker.check([(s, generate(s)) for s in seeds])
+    assert not findings(verdicts), findings(verdicts)
+    assert {v.outcome for v in verdicts} == {"accepted", "refused"}
 
 
 # Examples of every family that DIALECT.md refuses; Plain trees make the subject the
