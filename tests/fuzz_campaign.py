@@ -31,6 +31,10 @@ BATCH = 100
 # path, small enough for a few hundred of them in a campaign.
 HOSTILE_SCALES = {
     "deep-tree": 2000,
+    "deep-unique-tree": 2000,
+    "metadata-flood": 2000,
+    "long-names-at-caps": 20_000,
+    "implied-dirs": 20_000,
     "long-link-chain": 8000,
     "many-empty-files": 20_000,
     "pax-header-flood": 8,
