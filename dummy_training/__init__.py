@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 from .atomic import copy_file, ensure_directory
 from .cli import main
 from .errors import (
+    CODES,
     DummyTrainingError,
     InputNotFoundError,
     ProcessingError,
@@ -17,6 +18,7 @@ from .repack import create_tarfile, extract_tarfile
 from .scan import Manifest, scan
 
 __all__ = [
+    "CODES",
     "DummyTrainingError",
     "InputNotFoundError",
     "Manifest",

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
 
-from .errors import DummyTrainingError, InputNotFoundError, ProcessingError
+from .errors import DummyTrainingError, InputNotFoundError, ProcessingError, os_code
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def ensure_directory(directory: Path) -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ProcessingError(
-            f"{directory}: cannot create output directory: {exc.strerror}"
+            f"{directory}: cannot create output directory: {exc.strerror}",
+            os_code(exc, "OUTPUT_NOT_WRITABLE"),
         ) from exc
 
 
@@ -121,7 +122,8 @@ def atomic_write(target: Path, *, patched: bool = False) -> Iterator[_HashingWri
             tmp = Path(name)
     except OSError as exc:
         raise ProcessingError(
-            f"{target.parent}: cannot write in output directory: {exc.strerror}"
+            f"{target.parent}: cannot write in output directory: {exc.strerror}",
+            os_code(exc, "OUTPUT_NOT_WRITABLE"),
         ) from exc
     try:
         with os.fdopen(fd, "w+b") as f:
@@ -142,7 +144,10 @@ def atomic_write(target: Path, *, patched: bool = False) -> Iterator[_HashingWri
         if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, DummyTrainingError):
-            raise ProcessingError(f"{target}: write failed: {exc.strerror or exc}") from exc
+            raise ProcessingError(
+                f"{target}: write failed: {exc.strerror or exc}",
+                os_code(exc, "ENVIRONMENT_ERROR"),
+            ) from exc
         raise
     _fsync_directory(target.parent)
 
@@ -163,7 +168,7 @@ def copy_file(src: Path, dst: Path) -> Written:
         # Opened before atomic_write so a missing source leaves no temporary file.
         source = open(src, "rb")  # noqa: SIM115
     except FileNotFoundError:
-        raise InputNotFoundError(f"{src}: file not found") from None
+        raise InputNotFoundError(f"{src}: file not found", "FILE_NOT_FOUND") from None
     with source, atomic_write(Path(dst)) as out:
         shutil.copyfileobj(source, out, 1 << 20)
     return out.result()

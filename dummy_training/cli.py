@@ -8,11 +8,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .contract import MESSAGE_FILE, resolve
-from .errors import DummyTrainingError
+from .errors import CODES, DummyTrainingError, with_code
 from .hyperparameters import HYPERPARAMETERS_MAX
 from .job import STRATEGIES, run
 from .scan import scan
@@ -21,10 +21,21 @@ from .tarstream import DEFAULT_LIMITS, Limits
 log = logging.getLogger("dummy_training")
 
 MESSAGE_MAX = 1024
+USAGE = "USAGE"
+USAGE_EXIT = CODES[USAGE].exit_code
+
+
+class _UsageError(Exception):
+    """A bad command line, raised where argparse would print and exit."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dummy-training",
         description="Validate a pre-trained model.tar.gz and add hyperparameters.json to it "
         "(a SageMaker 'dummy training' Processing step). "
@@ -86,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _manifest_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dummy-training manifest",
         description="Validate an archive and print its manifest as JSON: gzip header fields "
         "and the ordered members with sha256 of their data.",
@@ -96,11 +107,30 @@ def _manifest_parser() -> argparse.ArgumentParser:
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
-    # argparse exits on --help, --version and usage errors; only __main__ may exit.
+    # argparse exits on --help and --version; only __main__ may exit.
     try:
         return parser.parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code is None else int(exc.code)
+    except _UsageError as exc:
+        parser.print_usage(sys.stderr)
+        message = with_code(f"{parser.prog}: {exc}", USAGE)
+        print(f"ERROR: {_printable(message)}", file=sys.stderr)
+        if parser.prog == "dummy-training":
+            _write_message(_message_file(argv), message)
+        return USAGE_EXIT
+
+
+def _message_file(argv: Sequence[str]) -> Path | None:
+    """``--message-file`` from a command line that did not parse as a whole."""
+    lenient = argparse.ArgumentParser(add_help=False)
+    lenient.add_argument("--message-file", type=Path)
+    try:
+        found, _ = lenient.parse_known_args(argv)
+    except SystemExit:  # --message-file without its value
+        return None
+    path: Path | None = found.message_file
+    return path
 
 
 def _printable(text: str) -> str:
@@ -160,9 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_message(ns.message_file, str(exc))
         return exc.exit_code
     except Exception as exc:
-        log.exception("unexpected error (a bug in dummy_training): %r", exc)
-        _write_message(ns.message_file, f"unexpected error (a bug in dummy_training): {exc!r}")
-        return 4
+        message = with_code(f"unexpected error (a bug in dummy_training): {exc!r}", "INTERNAL")
+        log.exception("%s", message)
+        _write_message(ns.message_file, message)
+        return CODES["INTERNAL"].exit_code
     finally:
         log.removeHandler(handler)
 

@@ -120,8 +120,8 @@ class TarfileWitness:
 
     def _differs(self, cause: str) -> ValidationError:
         return ValidationError(
-            f"{self._path}: Python's tarfile reads this archive differently: {cause} "
-            "(refused dialect)"
+            f"{self._path}: Python's tarfile reads this archive differently: {cause}",
+            "REFUSED_DIALECT",
         )
 
     def member(self, start: int, headers: bytes, member: Member) -> None:

@@ -6,7 +6,7 @@ import struct
 import zlib
 from typing import BinaryIO, Callable, Iterator, NamedTuple
 
-from .errors import ProcessingError, ValidationError
+from .errors import ProcessingError, ValidationError, not_an_archive
 
 CHUNK = 1 << 20
 FIRST_FEED = 1 << 10
@@ -70,7 +70,9 @@ class _Reader:
             try:
                 self._buf = self._f.read(CHUNK)
             except OSError as exc:
-                raise ProcessingError(f"{self._path}: read failed: {exc.strerror or exc}") from exc
+                raise ProcessingError(
+                    f"{self._path}: read failed: {exc.strerror or exc}", "ENVIRONMENT_ERROR"
+                ) from exc
             self._pos = 0
             if self._on_read is not None and self._buf:
                 self._on_read(len(self._buf))
@@ -82,16 +84,23 @@ class _Reader:
         """Give back the last ``n`` bytes of the latest chunk."""
         self._pos -= n
 
-    def take(self, n: int, what: str) -> bytes:
+    def upto(self, n: int) -> bytes:
+        """``n`` bytes, or fewer only at the end of the file."""
         parts = []
         need = n
         while need:
             more = self.chunk(need)
             if not more:
-                raise ValidationError(f"{self._path}: truncated gzip {what}")
+                break
             parts.append(more)
             need -= len(more)
         return b"".join(parts)
+
+    def take(self, n: int, what: str) -> bytes:
+        data = self.upto(n)
+        if len(data) < n:
+            raise ValidationError(f"{self._path}: truncated gzip {what}", "TRUNCATED")
+        return data
 
     def until_nul(self, what: str) -> bytes:
         parts = []
@@ -99,7 +108,7 @@ class _Reader:
         while size < FIELD_MAX:
             more = self.chunk(FIELD_MAX - size)
             if not more:
-                raise ValidationError(f"{self._path}: truncated gzip {what}")
+                raise ValidationError(f"{self._path}: truncated gzip {what}", "TRUNCATED")
             end = more.find(b"\0")
             if end >= 0:
                 self.unread(len(more) - end - 1)
@@ -107,22 +116,32 @@ class _Reader:
                 return b"".join(parts)
             parts.append(more)
             size += len(more)
-        raise ValidationError(f"{self._path}: gzip {what} longer than {FIELD_MAX} bytes")
+        raise ValidationError(
+            f"{self._path}: gzip {what} longer than {FIELD_MAX} bytes", "GZIP_CORRUPT"
+        )
 
 
 def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, bytes]:
-    raw = reader.take(10, "header")
-    if raw[:2] != b"\x1f\x8b":
+    raw = reader.upto(10)
+    if not raw.startswith(b"\x1f\x8b") and not b"\x1f\x8b".startswith(raw):
+        # Checked before the header's length, so a short file that is no gzip at all
+        # says so rather than "truncated".
+        if index == 0:
+            raise not_an_archive(path, "not a gzip file (bad magic bytes)")
         raise ValidationError(
-            f"{path}: not a gzip file (bad magic bytes)"
-            if index == 0
-            else f"{path}: trailing garbage after gzip member {index - 1}"
+            f"{path}: trailing garbage after gzip member {index - 1}", "GZIP_CORRUPT"
         )
+    if len(raw) < 10:
+        raise ValidationError(f"{path}: truncated gzip header", "TRUNCATED")
     method, flags, mtime, xfl, os_ = struct.unpack("<BBIBB", raw[2:])
     if method != 8:
-        raise ValidationError(f"{path}: unsupported gzip compression method {method}")
+        raise ValidationError(
+            f"{path}: unsupported gzip compression method {method}", "GZIP_CORRUPT"
+        )
     if flags & 0xE0:
-        raise ValidationError(f"{path}: reserved gzip header flag bits set ({flags:#04x})")
+        raise ValidationError(
+            f"{path}: reserved gzip header flag bits set ({flags:#04x})", "GZIP_CORRUPT"
+        )
     extra = name = comment = None
     if flags & FEXTRA:
         xlen = reader.take(2, "header extra field")
@@ -137,7 +156,9 @@ def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, by
     if flags & FHCRC:
         stored = struct.unpack("<H", reader.take(2, "header CRC16"))[0]
         if stored != zlib.crc32(raw) & 0xFFFF:
-            raise ValidationError(f"{path}: gzip header CRC16 mismatch in member {index}")
+            raise ValidationError(
+                f"{path}: gzip header CRC16 mismatch in member {index}", "GZIP_CORRUPT"
+            )
         raw += struct.pack("<H", stored)
     return GzipHeader(flags, mtime, xfl, os_, extra, name, comment), raw
 
@@ -168,12 +189,12 @@ def inflate(
         pending = reader.chunk(feed)
         while True:
             if not pending:
-                raise ValidationError(f"{path}: truncated gzip data in member {index}")
+                raise ValidationError(f"{path}: truncated gzip data in member {index}", "TRUNCATED")
             try:
                 out = decomp.decompress(pending, OUT_MAX)
             except zlib.error as exc:
                 raise ValidationError(
-                    f"{path}: corrupt deflate data in member {index}: {exc}"
+                    f"{path}: corrupt deflate data in member {index}: {exc}", "GZIP_CORRUPT"
                 ) from exc
             if out:
                 crc = zlib.crc32(out, crc)
@@ -194,12 +215,14 @@ def inflate(
         if want_crc != crc:
             raise ValidationError(
                 f"{path}: gzip CRC32 mismatch in member {index} "
-                f"(trailer {want_crc:08x}, data {crc:08x})"
+                f"(trailer {want_crc:08x}, data {crc:08x})",
+                "GZIP_CORRUPT",
             )
         if want_size != size & 0xFFFFFFFF:
             raise ValidationError(
                 f"{path}: gzip length mismatch in member {index} "
-                f"(trailer {want_size}, data {size & 0xFFFFFFFF})"
+                f"(trailer {want_size}, data {size & 0xFFFFFFFF})",
+                "GZIP_CORRUPT",
             )
         if on_member_end is not None:
             on_member_end(index, crc, size)
@@ -212,7 +235,9 @@ def inflate(
             _expect_zero_padding(reader, rest, path, index, emit)
             return
         if not b"\x1f\x8b".startswith(rest):
-            raise ValidationError(f"{path}: trailing garbage after gzip member {index - 1}")
+            raise ValidationError(
+                f"{path}: trailing garbage after gzip member {index - 1}", "GZIP_CORRUPT"
+            )
         reader.unread(len(rest))
 
 
@@ -224,6 +249,8 @@ def _expect_zero_padding(
     data += reader.chunk()
     while data:
         if data.strip(b"\0"):
-            raise ValidationError(f"{path}: trailing garbage after gzip member {index - 1}")
+            raise ValidationError(
+                f"{path}: trailing garbage after gzip member {index - 1}", "GZIP_CORRUPT"
+            )
         emit("padding", index, data)
         data = reader.chunk()

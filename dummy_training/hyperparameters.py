@@ -28,6 +28,7 @@ _KINDS = (
     (stat.S_ISSOCK, "socket"),
 )
 
+_INVALID = "HYPERPARAMETERS_INVALID"
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
 
 
@@ -37,16 +38,19 @@ def _json_type(value: object) -> str:
 
 def _require_regular(path: Path, mode: int) -> None:
     if stat.S_ISDIR(mode):
-        raise ValidationError(f"{path}: hyperparameters path is a directory")
+        raise ValidationError(f"{path}: hyperparameters path is a directory", _INVALID)
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "special file")
-        raise ValidationError(f"{path}: hyperparameters path is a {kind}, not a regular file")
+        raise ValidationError(
+            f"{path}: hyperparameters path is a {kind}, not a regular file", _INVALID
+        )
 
 
 def _too_large(path: Path, max_bytes: int) -> ValidationError:
     return ValidationError(
         f"{path}: hyperparameters file is larger than the cap of {max_bytes} bytes "
-        "(raise it with --max-hyperparameters-bytes)"
+        "(raise it with --max-hyperparameters-bytes)",
+        "CAP_EXCEEDED",
     )
 
 
@@ -107,12 +111,14 @@ def load_hyperparameters(path: Path, max_bytes: int = HYPERPARAMETERS_MAX) -> by
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError(
-            f"{path}: hyperparameters are not valid UTF-8 (byte {exc.start})"
+            f"{path}: hyperparameters are not valid UTF-8 (byte {exc.start})", _INVALID
         ) from None
 
     def refuse_constant(name: str) -> Any:
         # Python's json accepts NaN and Infinity, which are not JSON.
-        raise ValidationError(f"{path}: hyperparameters are not valid JSON ({name} is not allowed)")
+        raise ValidationError(
+            f"{path}: hyperparameters are not valid JSON ({name} is not allowed)", _INVALID
+        )
 
     def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         counts = Counter(key for key, _ in pairs)
@@ -126,7 +132,8 @@ def load_hyperparameters(path: Path, max_bytes: int = HYPERPARAMETERS_MAX) -> by
         if count > INT_DIGITS_MAX:
             raise ValidationError(
                 f"{path}: hyperparameters are not usable JSON (an integer of {count} digits; "
-                f"Python reads at most {INT_DIGITS_MAX})"
+                f"Python reads at most {INT_DIGITS_MAX})",
+                _INVALID,
             )
         return int(digits)
 
@@ -140,20 +147,23 @@ def load_hyperparameters(path: Path, max_bytes: int = HYPERPARAMETERS_MAX) -> by
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise ValidationError(
-            f"{path}: hyperparameters are not valid JSON ({exc.msg} at {where})"
+            f"{path}: hyperparameters are not valid JSON ({exc.msg} at {where})", _INVALID
         ) from None
     except ValidationError:
         raise
     except RecursionError:
         raise ValidationError(
-            f"{path}: hyperparameters are not usable JSON (nested too deeply for Python's json)"
+            f"{path}: hyperparameters are not usable JSON (nested too deeply for Python's json)",
+            _INVALID,
         ) from None
     except ValueError as exc:
         # Whatever else the stdlib cannot take (e.g. a lower PYTHONINTMAXSTRDIGITS).
-        raise ValidationError(f"{path}: hyperparameters are not usable JSON ({exc})") from None
+        raise ValidationError(
+            f"{path}: hyperparameters are not usable JSON ({exc})", _INVALID
+        ) from None
     if not isinstance(value, dict):
         raise ValidationError(
-            f"{path}: hyperparameters must be a JSON object (got {_json_type(value)})"
+            f"{path}: hyperparameters must be a JSON object (got {_json_type(value)})", _INVALID
         )
     odd = sorted(key for key, item in value.items() if not isinstance(item, str))
     if odd:

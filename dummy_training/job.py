@@ -69,9 +69,11 @@ def derived_mtime(manifest: Manifest) -> int:
     try:
         epoch = int(value)
     except ValueError:
-        raise ProcessingError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
+        raise ProcessingError(
+            f"SOURCE_DATE_EPOCH={value!r} is not an integer", "ENVIRONMENT_ERROR"
+        ) from None
     if not 0 <= epoch <= MTIME_MAX:
-        raise ProcessingError(f"SOURCE_DATE_EPOCH={value!r} is out of range")
+        raise ProcessingError(f"SOURCE_DATE_EPOCH={value!r} is out of range", "ENVIRONMENT_ERROR")
     return epoch
 
 
@@ -153,7 +155,8 @@ def _refuse_same(output: Path, what: str, path: Path) -> None:
     if _same_file(output, path):
         raise ValidationError(
             f"{output}: the output is the {what} {path} itself, which would be replaced "
-            "(refused: inputs are never modified); choose another --output-dir"
+            "(refused: inputs are never modified); choose another --output-dir",
+            "OUTPUT_IS_INPUT",
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 
 from .atomic import Written, atomic_write, ensure_directory
 from .crosscheck import as_read, as_scanned
-from .errors import DummyTrainingError, ProcessingError, ValidationError
+from .errors import DummyTrainingError, ProcessingError, ValidationError, os_code
 from .progress import Progress
 from .safety import TreeChecker, split_name
 from .scan import scan
@@ -83,19 +83,23 @@ def extract_tarfile(
     expected = scan(Path(tar_path)).members if members is None else members
     dest = Path(extract_path)
     if os.path.lexists(dest) and not dest.is_dir():
-        raise ProcessingError(f"{dest}: extraction failed: not a directory")
+        raise ProcessingError(f"{dest}: extraction failed: not a directory", "OUTPUT_NOT_WRITABLE")
     stage_parent = _stage_parent(dest)
     try:
         stage = tempfile.mkdtemp(prefix=".dummy_training-extract-", dir=stage_parent)
     except OSError as exc:
-        raise ProcessingError(f"{dest}: extraction failed: {exc.strerror or exc}") from exc
+        raise ProcessingError(
+            f"{dest}: extraction failed: {exc.strerror or exc}", os_code(exc, "OUTPUT_NOT_WRITABLE")
+        ) from exc
     try:
         _extract(Path(tar_path), stage, expected)
         _check_room(stage, dest)
         dest.mkdir(parents=True, exist_ok=True)
         _move_into(stage, str(dest))
     except OSError as exc:
-        raise ProcessingError(f"{dest}: extraction failed: {exc.strerror or exc}") from exc
+        raise ProcessingError(
+            f"{dest}: extraction failed: {exc.strerror or exc}", os_code(exc, "OUTPUT_NOT_WRITABLE")
+        ) from exc
     finally:
         remove_tree(stage)
 
@@ -167,7 +171,7 @@ def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
                     symlinks.append((relative, mtime))
                 archive.extract(_sanitized(member, kind, mtime), stage, **options)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ValidationError(f"{tar_path}: cannot read archive: {exc}") from exc
+        raise ValidationError(f"{tar_path}: cannot read archive: {exc}", "REFUSED_DIALECT") from exc
     _same_member(tar_path, count, None, expected)
     checker.finish()
     for relative, mtime in symlinks:
@@ -245,7 +249,8 @@ def _pairs(stage: str, dest: str) -> Iterator[tuple[str, str, os.stat_result, bo
             if not both and (stat.S_ISDIR(staged.st_mode) or stat.S_ISDIR(existing.st_mode)):
                 raise ProcessingError(
                     f"{dest}: extraction failed: {target} is in the way (the archive has a "
-                    f"{'directory' if stat.S_ISDIR(staged.st_mode) else 'file'} there)"
+                    f"{'directory' if stat.S_ISDIR(staged.st_mode) else 'file'} there)",
+                    "OUTPUT_NOT_WRITABLE",
                 )
             yield source, target, staged, both
             if both:
@@ -284,7 +289,8 @@ def _same_member(
     if read != scanned:
         raise ValidationError(
             f"{tar_path}: Python's tarfile reads tar member {index} as {read!r} where the "
-            f"scan read {scanned!r} (refused dialect)"
+            f"scan read {scanned!r}",
+            "REFUSED_DIALECT",
         )
 
 
@@ -329,7 +335,8 @@ def write_tree(out: Writable, source_dir: Path, level: int = LEVEL) -> int:
             gz.write(header("symlink", relative, mode=0o777, mtime=mtime, linkname=link))
         elif not stat.S_ISREG(st.st_mode):
             raise ProcessingError(
-                f"{os.path.join(root, relative)}: not a file, directory or symlink"
+                f"{os.path.join(root, relative)}: not a file, directory or symlink",
+                "ENVIRONMENT_ERROR",
             )
         elif st.st_nlink > 1 and (st.st_dev, st.st_ino) in seen:
             first = seen[(st.st_dev, st.st_ino)]
@@ -357,7 +364,9 @@ def _copy_data(gz: GzipWriter, path: str, size: int, progress: Progress) -> None
         while remaining:
             data = f.read(min(remaining, READ_CHUNK))
             if not data:
-                raise ProcessingError(f"{path}: file shrank while it was being packed")
+                raise ProcessingError(
+                    f"{path}: file shrank while it was being packed", "ENVIRONMENT_ERROR"
+                )
             gz.write(data)
             progress.advance(len(data))
             remaining -= len(data)
@@ -404,13 +413,17 @@ def repack(
     try:
         work = Path(tempfile.mkdtemp(prefix=".dummy_training-work-", dir=parent))
     except OSError as exc:
-        raise ProcessingError(f"{parent}: cannot create work directory: {exc.strerror}") from exc
+        raise ProcessingError(
+            f"{parent}: cannot create work directory: {exc.strerror}",
+            os_code(exc, "OUTPUT_NOT_WRITABLE"),
+        ) from exc
     free = shutil.disk_usage(work).free
     if needed > free:
         shutil.rmtree(work)
         raise ProcessingError(
             f"{work.parent}: the repack needs {needed} bytes to extract but only {free} are "
-            "free; give --work-dir on a larger file system, or use --strategy auto"
+            "free; give --work-dir on a larger file system, or use --strategy auto",
+            "DISK_FULL",
         )
     log.info("work directory: %s", work)
     try:
@@ -424,6 +437,8 @@ def repack(
     except DummyTrainingError:
         raise
     except OSError as exc:
-        raise ProcessingError(f"{work}: repack failed: {exc.strerror or exc}") from exc
+        raise ProcessingError(
+            f"{work}: repack failed: {exc.strerror or exc}", os_code(exc, "ENVIRONMENT_ERROR")
+        ) from exc
     finally:
         remove_tree(work)

@@ -99,7 +99,7 @@ class TreeChecker:
         self.root_hyperparameters: str | None = None
 
     def _fail(self, name: str, cause: str) -> ValidationError:
-        return ValidationError(f"{self._path}: unsafe member {name!r}: {cause}")
+        return ValidationError(f"{self._path}: unsafe member {name!r}: {cause}", "UNSAFE_MEMBER")
 
     def _locate(self, name: str, what: str) -> tuple[Parts, _Node, int]:
         """The components of ``name``, its deepest existing parent and that one's depth.
@@ -176,7 +176,8 @@ class TreeChecker:
         if self._max_implied is not None and self._implied > self._max_implied:
             raise ValidationError(
                 f"{self._path}: member names imply more than {self._max_implied} "
-                "directories without an entry of their own (cap: --max-members)"
+                "directories without an entry of their own (cap: --max-members)",
+                "CAP_EXCEEDED",
             )
         for part in parts[depth:-1]:
             # Below the first missing parent every one is new: no lookups.

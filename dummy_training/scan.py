@@ -56,11 +56,17 @@ def check_model_path(path: Path) -> int:
             f"{path}: model archive cannot be accessed: {exc.strerror}"
         ) from exc
     if path.is_dir():
-        raise ValidationError(f"{path}: model path is a directory, not a .tar.gz file")
+        raise ValidationError(
+            f"{path}: model path is a directory, not a .tar.gz file", "IS_DIRECTORY"
+        )
     if not path.name.lower().endswith(EXTENSIONS):
-        raise ValidationError(f"{path}: model file name must end in .tar.gz or .tgz")
+        # The original step's own words, which log scrapers match.
+        raise ValidationError(
+            f"Expected a .tar.gz file, but got: {path} (the name must end in .tar.gz or .tgz)",
+            "INVALID_FORMAT",
+        )
     if st.st_size == 0:
-        raise ValidationError(f"{path}: model archive is empty (0 bytes)")
+        raise ValidationError(f"{path}: model archive is empty (0 bytes)", "EMPTY_FILE")
     return st.st_size
 
 
@@ -123,7 +129,7 @@ def scan(
             members.append(member)
     checker.finish()
     if not any(m.kind == "file" for m in members):
-        raise ValidationError(f"{path}: archive holds no regular file")
+        raise ValidationError(f"{path}: archive holds no regular file", "NO_REGULAR_FILE")
     return Manifest(
         path=str(path),
         compressed_size=size,

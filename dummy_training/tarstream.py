@@ -7,7 +7,7 @@ import hashlib
 from typing import Iterable, Iterator, NamedTuple, Protocol
 
 from . import pax, tarfields
-from .errors import ValidationError
+from .errors import ValidationError, not_an_archive
 from .tarfields import BLOCK, checksum_ok, refuse
 
 ZERO_BLOCK = bytes(BLOCK)
@@ -179,9 +179,11 @@ def iter_members(
             block = stream.read(BLOCK)
             if not block.strip(b"\0"):
                 if chain.raw:
-                    raise ValidationError(f"{where}: extension header without a member")
+                    raise ValidationError(
+                        f"{where}: extension header without a member", "TAR_CORRUPT"
+                    )
                 if offset == 0 and not block:
-                    raise ValidationError(f"{path}: not a tar archive (empty tar stream)")
+                    raise not_an_archive(path, "not a tar archive (empty tar stream)")
                 if len(block) == BLOCK or not block:
                     _expect_end(stream, path, offset, bool(block))
                     if witness is not None:
@@ -189,16 +191,12 @@ def iter_members(
                     return
             if len(block) < BLOCK:
                 if offset == 0:
-                    raise ValidationError(
-                        f"{path}: not a tar archive (stream shorter than a block)"
-                    )
-                raise ValidationError(f"{where}: truncated tar header")
+                    raise not_an_archive(path, "not a tar archive (stream shorter than a block)")
+                raise ValidationError(f"{where}: truncated tar header", "TRUNCATED")
             if not checksum_ok(block):
                 if offset == 0:
-                    raise ValidationError(
-                        f"{path}: not a tar archive (first header checksum invalid)"
-                    )
-                raise ValidationError(f"{where}: bad tar header checksum")
+                    raise not_an_archive(path, "not a tar archive (first header checksum invalid)")
+                raise ValidationError(f"{where}: bad tar header checksum", "TAR_CORRUPT")
             header = tarfields.parse(block, where)
             chain.raw.append(block)
             if header.flag not in _EXTENSIONS:
@@ -207,12 +205,13 @@ def iter_members(
         member = _member(chain, header, offset, where, limits)
         count += 1
         if count > limits.max_members:
-            raise ValidationError(f"{path}: more than {limits.max_members} members (cap)")
+            raise ValidationError(f"{path}: more than {limits.max_members} members", "CAP_EXCEEDED")
         retained += _check_name(member.name, member.linkname, where, limits)
         if retained > limits.max_metadata:
             raise ValidationError(
                 f"{where}: member names and link targets total more than "
-                f"{limits.max_metadata} bytes (cap)"
+                f"{limits.max_metadata} bytes",
+                "CAP_EXCEEDED",
             )
         digest = None
         if member.kind == "file":
@@ -236,7 +235,8 @@ def _extension(
     if size > limits.max_extension_header:
         raise ValidationError(
             f"{where}: extension header of {size} bytes exceeds the "
-            f"{limits.max_extension_header}-byte cap"
+            f"{limits.max_extension_header}-byte cap",
+            "CAP_EXCEEDED",
         )
     data, pad = _read_data(stream, size, where, "extension header")
     chain.raw += (data, pad)
@@ -277,7 +277,7 @@ def _member(
     kind = KINDS.get(flag)
     if kind is None:
         what = "sparse file" if flag == b"S" else f"type {flag!r}"
-        raise ValidationError(f"{where}: unsupported member ({what})")
+        raise ValidationError(f"{where}: unsupported member ({what})", "UNSAFE_MEMBER")
     name = _one_of(records.get("path"), chain.long.get(b"L"), "name", where, shown)
     link = _one_of(records.get("linkpath"), chain.long.get(b"K"), "link target", where, shown)
     if flag == b"\0" and header.name_field.endswith(b"/"):
@@ -302,7 +302,9 @@ def _member(
     if size is None:
         size = header.size
     if kind != "file" and (size or header.size):
-        raise ValidationError(f"{where}: {kind} member {_text(name)!r} declares {size} data bytes")
+        raise ValidationError(
+            f"{where}: {kind} member {_text(name)!r} declares {size} data bytes", "REFUSED_DIALECT"
+        )
     mtime = pax.seconds(records, "mtime")
     uid, gid = pax.integer(records, "uid"), pax.integer(records, "gid")
     uname, gname = records.get("uname"), records.get("gname")
@@ -336,17 +338,20 @@ def _check_name(name: str, linkname: str, where: str, limits: Limits) -> int:
     encoded = name.encode("utf-8", "surrogateescape")
     if len(encoded) > limits.max_name:
         raise ValidationError(
-            f"{where}: member name of {len(encoded)} bytes exceeds the {limits.max_name}-byte cap"
+            f"{where}: member name of {len(encoded)} bytes exceeds the {limits.max_name}-byte cap",
+            "CAP_EXCEEDED",
         )
     link = len(linkname.encode("utf-8", "surrogateescape"))
     if link > limits.max_link:
         raise ValidationError(
-            f"{where}: link target of {link} bytes exceeds the {limits.max_link}-byte cap"
+            f"{where}: link target of {link} bytes exceeds the {limits.max_link}-byte cap",
+            "CAP_EXCEEDED",
         )
     depth = name.count("/") + 1
     if depth > limits.max_depth:
         raise ValidationError(
-            f"{where}: member path depth {depth} exceeds the cap of {limits.max_depth}"
+            f"{where}: member path depth {depth} exceeds the cap of {limits.max_depth}",
+            "CAP_EXCEEDED",
         )
     return len(encoded) + link
 
@@ -355,7 +360,9 @@ def _read_data(stream: _Stream, size: int, where: str, what: str) -> tuple[bytes
     data = stream.read(size)
     padding = stream.read(-size % BLOCK)
     if len(data) < size or len(padding) < -size % BLOCK:
-        raise ValidationError(f"{where}: truncated {what} ({len(data)} of {size} bytes)")
+        raise ValidationError(
+            f"{where}: truncated {what} ({len(data)} of {size} bytes)", "TRUNCATED"
+        )
     return data, padding
 
 
@@ -368,10 +375,12 @@ def _skip_data(stream: _Stream, size: int, where: str, name: str, hash_data: boo
         done += len(piece)
     if done < size:
         raise ValidationError(
-            f"{where}: truncated member data for {name!r} ({done} of {size} bytes)"
+            f"{where}: truncated member data for {name!r} ({done} of {size} bytes)", "TRUNCATED"
         )
     if len(stream.read(-size % BLOCK)) < -size % BLOCK:
-        raise ValidationError(f"{where}: truncated padding after member data for {name!r}")
+        raise ValidationError(
+            f"{where}: truncated padding after member data for {name!r}", "TRUNCATED"
+        )
     return None if digest is None else digest.hexdigest()
 
 
@@ -383,5 +392,6 @@ def _expect_end(stream: _Stream, path: str, offset: int, marker: bool) -> None:
     for data in stream.rest():
         if data.strip(b"\0"):
             raise ValidationError(
-                f"{path}: data after the tar end-of-archive marker at offset {offset}"
+                f"{path}: data after the tar end-of-archive marker at offset {offset}",
+                "TAR_CORRUPT",
             )

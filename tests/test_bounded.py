@@ -100,7 +100,7 @@ def test_negative_pax_sizes_exit_2(records: bytes, tmp_path: Path) -> None:
     model.write_bytes(gzip.compress(tar + end_of_archive(), mtime=0))
     message = tmp_path / "message"
     assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 2
-    assert "is not a plain decimal number (refused dialect)" in message.read_text()
+    assert "is not a plain decimal number (ERROR_CODE: REFUSED_DIALECT)" in message.read_text()
     assert not (tmp_path / "output" / "model" / "model.tar.gz").exists()
 
 

@@ -106,7 +106,11 @@ def test_a_fifo_is_refused_before_it_is_opened(
     code, message = _run(tmp_path, *extra)
     assert code == 2
     shown = fifo if where == "explicit" else _config(tmp_path)
-    assert message == f"{shown}: hyperparameters path is a FIFO, not a regular file"
+    assert (
+        message
+        == f"{shown}: hyperparameters path is a FIFO, not a regular file"
+        + " (ERROR_CODE: HYPERPARAMETERS_INVALID)"
+    )
     assert not {str(fifo), str(_config(tmp_path))} & set(opened)
     assert not _output(tmp_path).exists()
 
@@ -131,6 +135,7 @@ def test_dev_zero_is_refused_without_reading_a_byte(tmp_path: Path, reads: _Read
     assert child.returncode == 2, child.stderr
     assert message.read_text() == (
         "/dev/zero: hyperparameters path is a character device, not a regular file"
+        + " (ERROR_CODE: HYPERPARAMETERS_INVALID)"
     )
     before = reads.total  # the pipes from the child
     with pytest.raises(ValidationError, match="is a character device, not a regular file"):
@@ -158,7 +163,7 @@ def test_a_file_over_the_cap_is_refused_before_reading(
         read_capped(path)
     assert str(refused.value) == (
         f"{path}: hyperparameters file is larger than the cap of {HYPERPARAMETERS_MAX} bytes "
-        "(raise it with --max-hyperparameters-bytes)"
+        "(raise it with --max-hyperparameters-bytes)" + " (ERROR_CODE: CAP_EXCEEDED)"
     )
     assert reads.total == 0
 
@@ -216,7 +221,11 @@ def test_json_that_python_cannot_take_exits_2(text: str, cause: str, tmp_path: P
     write_model(tmp_path, SMALL, hyperparameters=text.encode())
     code, message = _run(tmp_path)
     assert code == 2
-    assert message == f"{_config(tmp_path)}: hyperparameters are not usable JSON ({cause})"
+    assert (
+        message
+        == f"{_config(tmp_path)}: hyperparameters are not usable JSON ({cause})"
+        + " (ERROR_CODE: HYPERPARAMETERS_INVALID)"
+    )
     assert "\n" not in message
     assert not _output(tmp_path).exists()
 
@@ -251,7 +260,7 @@ def test_a_dangling_symlink_is_not_found_and_says_where_it_points(tmp_path: Path
     assert _run(tmp_path) == (
         1,
         f"{_config(tmp_path)}: hyperparameters file not found "
-        f"(dangling symbolic link to {tmp_path / 'gone.json'})",
+        f"(dangling symbolic link to {tmp_path / 'gone.json'}) (ERROR_CODE: FILE_NOT_FOUND)",
     )
     assert not _output(tmp_path).exists()
 
@@ -274,7 +283,8 @@ def test_a_read_error_is_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(os, "read", broken)
     assert _run(tmp_path) == (
         1,
-        f"{_config(tmp_path)}: hyperparameters file cannot be read: Input/output error",
+        f"{_config(tmp_path)}: hyperparameters file cannot be read: Input/output error "
+        "(ERROR_CODE: FILE_NOT_FOUND)",
     )
 
 
@@ -352,9 +362,18 @@ def _bad_name(directory: Path, name: bytes) -> Path:
 @pytest.mark.parametrize(
     ("setup", "code", "cause"),
     [
-        ("missing", 1, "model archive not found"),
-        ("directory", 2, "model path is a directory, not a .tar.gz file"),
-        ("corrupt", 2, ""),
+        ("missing", 1, "{shown}: model archive not found (ERROR_CODE: FILE_NOT_FOUND)"),
+        (
+            "directory",
+            2,
+            "{shown}: model path is a directory, not a .tar.gz file (ERROR_CODE: IS_DIRECTORY)",
+        ),
+        (
+            "corrupt",
+            2,
+            "File is not a valid tar archive: {shown}: not a gzip file (bad magic bytes) "
+            "(ERROR_CODE: INVALID_ARCHIVE)",
+        ),
     ],
 )
 def test_a_non_utf8_model_path_gives_its_exit_code_and_message(
@@ -371,7 +390,7 @@ def test_a_non_utf8_model_path_gives_its_exit_code_and_message(
     args = ["--model", str(model), "--output-dir", str(tmp_path / "out")]
     assert main([*args, "--message-file", str(message)]) == code
     written = message.read_text(encoding="utf-8")
-    assert written.startswith(f"{shown}: {cause}")
+    assert written == cause.format(shown=shown)
     err = stderr.text()
     assert err.count("ERROR: ") == 1
     assert f"ERROR: {written}\n" in err
@@ -410,7 +429,10 @@ def test_manifest_error_line_shows_the_bytes_escaped(
     stderr = _StrictStderr(monkeypatch)
     assert main(["manifest", str(_bad_name(tmp_path, b"\xfe.tar.gz"))]) == 1
     err = stderr.text()
-    assert err == f"error: {tmp_path}/\\xfe.tar.gz: model archive not found\n"
+    assert (
+        err
+        == f"error: {tmp_path}/\\xfe.tar.gz: model archive not found (ERROR_CODE: FILE_NOT_FOUND)\n"
+    )
 
 
 # --- Finding 9: an output that is one of the inputs --------------------------------------
@@ -450,6 +472,7 @@ def test_an_output_that_is_the_model_is_refused(
     assert message == (
         f"{out / 'model.tar.gz'}: the output is the model archive {model} itself, which would "
         "be replaced (refused: inputs are never modified); choose another --output-dir"
+        + " (ERROR_CODE: OUTPUT_IS_INPUT)"
     )
     assert _snapshot(tmp_path) == before
 

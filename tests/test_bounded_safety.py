@@ -205,7 +205,11 @@ def test_implicit_parents_are_named_only_in_messages() -> None:
     # No path string is built per prefix; a refusal still names the implicit parent.
     with pytest.raises(ValidationError) as refused:
         count([("./a//b/c", "file", 0o644, ""), ("a/b", "symlink", 0o777, "c")])
-    assert str(refused.value) == "m.tar.gz: unsafe member 'a/b': duplicate of earlier member 'a/b'"
+    assert (
+        str(refused.value)
+        == "m.tar.gz: unsafe member 'a/b': duplicate of earlier member 'a/b'"
+        + " (ERROR_CODE: UNSAFE_MEMBER)"
+    )
 
 
 # --- link targets are capped like names ----------------------------------------------
@@ -234,7 +238,7 @@ def test_a_link_target_over_the_cap_is_refused_and_the_flag_raises_it(tmp_path: 
     assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 2
     assert re.fullmatch(
         r".*model\.tar\.gz: tar header at offset \d+: "
-        r"link target of 4097 bytes exceeds the 4096-byte cap",
+        r"link target of 4097 bytes exceeds the 4096-byte cap \(ERROR_CODE: CAP_EXCEEDED\)",
         message.read_text(),
     )
     assert main(["--root", str(tmp_path), "-q", "--max-link-bytes", "4097"]) == 0
@@ -259,7 +263,9 @@ def test_the_reported_chain_of_long_links_ends_at_the_first_one(tmp_path: Path) 
     message = tmp_path / "message"
     assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 2
     assert "(member" not in message.read_text()
-    assert message.read_text().endswith(": link target of 65539 bytes exceeds the 4096-byte cap")
+    assert message.read_text().endswith(
+        ": link target of 65539 bytes exceeds the 4096-byte cap (ERROR_CODE: CAP_EXCEEDED)"
+    )
 
 
 # --- setgid and sticky directories ---------------------------------------------------
@@ -301,7 +307,9 @@ def test_setuid_anywhere_and_setgid_outside_directories_stay_refused(
     checker.add("f", "file", 0o644, "")
     with pytest.raises(ValidationError) as refused:
         checker.add("x/" if kind == "dir" else "x", kind, mode, link)
-    assert str(refused.value).endswith(f": setuid/setgid mode {mode:04o}")
+    assert str(refused.value).endswith(
+        f": setuid/setgid mode {mode:04o} (ERROR_CODE: UNSAFE_MEMBER)"
+    )
 
 
 def test_a_tree_made_under_a_setgid_directory_passes_the_step(tmp_path: Path) -> None:
@@ -339,7 +347,8 @@ def test_names_and_link_targets_kept_in_memory_have_a_total_cap(tmp_path: Path) 
     with pytest.raises(ValidationError) as caught:
         list(iter_members([tar + end_of_archive()], "m", limits=Limits(max_metadata=11)))
     assert str(caught.value) == (
-        "m: tar header at offset 1024: member names and link targets total more than 11 bytes (cap)"
+        "m: tar header at offset 1024: member names and link targets total more than 11 bytes "
+        "(ERROR_CODE: CAP_EXCEEDED)"
     )
     _write(tmp_path / "input" / "model" / "model.tar.gz", tar)
     assert main(["--root", str(tmp_path), "-q", "--max-metadata-bytes", "11"]) == 2
@@ -361,7 +370,7 @@ def test_directories_that_names_imply_are_capped(tmp_path: Path) -> None:
         checker.add("g/h", "file", 0o644, "")
     assert str(caught.value) == (
         "m.tar.gz: member names imply more than 3 directories without an entry of their "
-        "own (cap: --max-members)"
+        "own (cap: --max-members)" + " (ERROR_CODE: CAP_EXCEEDED)"
     )
     _write(tmp_path / "input" / "model" / "model.tar.gz", _file("a/b/c/f", b"x"))
     assert main(["--root", str(tmp_path), "-q", "--max-members", "2"]) == 2

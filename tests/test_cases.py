@@ -55,9 +55,16 @@ def test_case(
     relative_output = str(output.relative_to(result["root"]))
     if case["output"] == "none":
         assert result["created"] == {}, "a failed run leaves nothing behind"
-        assert (tmp_path / "message").read_text().startswith(str(result["root"]))
-        assert len(result["log"].strip().splitlines()[-1]) < 1000
+        message = (tmp_path / "message").read_text()
+        # The case names the reason; the message and the ERROR: line end with it.
+        suffix = f" (ERROR_CODE: {case['error_code']})"
+        assert message.endswith(suffix), message
+        assert str(result["root"]) in message
+        last = result["log"].strip().splitlines()[-1]
+        assert last.startswith("ERROR: ") and last.endswith(suffix), last
+        assert len(last) < 1000
     else:
+        assert "error_code" not in case
         assert list(result["created"]) == [relative_output]
         assert not (tmp_path / "message").exists()
     if case["output"] == "copy":

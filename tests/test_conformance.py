@@ -310,7 +310,9 @@ def test_inputs_strays_and_outputs_are_checked(
         "input removed: input/config/hyperparameters.json",
         "input changed: input/model/model.tar.gz",
     ]
-    assert small["reasons"][-1].startswith("output is not a safe archive: model.tar.gz: ")
+    assert small["reasons"][-1].startswith(
+        "output is not a safe archive: File is not a valid tar archive: model.tar.gz: "
+    )
     # An implementation that writes nothing where a tree is expected.
     code, report, _ = run(capsys, tmp_path, "--impl", "true", "-k", "valid-small")
     assert report["cases"][0]["reasons"] == ["no output file output/model/model.tar.gz"]

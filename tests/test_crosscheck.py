@@ -48,7 +48,7 @@ def test_a_member_read_otherwise_is_refused(claimed: Member, detail: str) -> Non
     message = str(caught.value)
     assert message.startswith("m.tar.gz: Python's tarfile reads this archive differently: ")
     assert detail in message
-    assert message.endswith("(refused dialect)")
+    assert message.endswith("(ERROR_CODE: REFUSED_DIALECT)")
 
 
 def test_tarfile_reading_into_file_data_is_refused() -> None:

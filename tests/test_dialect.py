@@ -50,7 +50,10 @@ def refusal(data: bytes) -> str:
 
 
 def dialect(offset: int, member: str, cause: str) -> str:
-    return f"m.tar.gz: tar header at offset {offset} (member {member!r}): {cause} (refused dialect)"
+    return (
+        f"m.tar.gz: tar header at offset {offset} (member {member!r}): {cause} "
+        "(ERROR_CODE: REFUSED_DIALECT)"
+    )
 
 
 OCTAL_REFUSED = [
@@ -71,9 +74,9 @@ OCTAL_REFUSED = [
 @pytest.mark.parametrize(("raw", "why"), OCTAL_REFUSED, ids=[why for _, why in OCTAL_REFUSED])
 def test_non_canonical_numbers_are_refused(raw: bytes, why: str) -> None:
     message = refusal(patch(plain(), 100, raw))
-    assert message.startswith(dialect(0, "f", "")[: -len(" (refused dialect)")])
+    assert message.startswith(dialect(0, "f", "")[: -len(" (ERROR_CODE: REFUSED_DIALECT)")])
     assert "mode" in message
-    assert message.endswith("(refused dialect)")
+    assert message.endswith("(ERROR_CODE: REFUSED_DIALECT)")
 
 
 OCTAL_ACCEPTED = [
@@ -303,7 +306,7 @@ def test_a_link_target_belongs_to_links_only() -> None:
 def test_badly_framed_or_ambiguous_extension_data_is_refused(data: bytes, cause: str) -> None:
     message = refusal(data + plain())
     assert cause in message
-    assert message.endswith("(refused dialect)")
+    assert message.endswith("(ERROR_CODE: REFUSED_DIALECT)")
 
 
 def test_a_global_path_hidden_in_the_padding_is_refused() -> None:

@@ -241,7 +241,10 @@ def test_a_failure_part_way_leaves_nothing_new(
     _fail_on_third_member(monkeypatch)
     with pytest.raises(ProcessingError) as failed:
         extract_tarfile(model, dest)
-    assert str(failed.value) == f"{dest}: extraction failed: No space left on device"
+    assert (
+        str(failed.value)
+        == f"{dest}: extraction failed: No space left on device" + " (ERROR_CODE: DISK_FULL)"
+    )
     assert listing(tmp_path) == before  # no member, no staging directory, no parent
 
 
@@ -303,7 +306,8 @@ def test_a_clash_with_the_destination_fails_before_anything_moves(
     with pytest.raises(ProcessingError) as failed:
         extract_tarfile(model, dest)
     assert str(failed.value) == (
-        f"{dest}: extraction failed: {dest / blocker} is in the way ({message})"
+        f"{dest}: extraction failed: {dest / blocker} is in the way ({message}) "
+        "(ERROR_CODE: OUTPUT_NOT_WRITABLE)"
     )
     assert listing(tmp_path) == before
 
@@ -351,7 +355,11 @@ def test_a_staging_directory_that_cannot_be_made_is_an_environment_error(
     monkeypatch.setattr(repack.tempfile, "mkdtemp", refuse)
     with pytest.raises(ProcessingError) as failed:
         extract_tarfile(model, tmp_path / "dest")
-    assert str(failed.value) == f"{tmp_path / 'dest'}: extraction failed: Read-only file system"
+    assert (
+        str(failed.value)
+        == f"{tmp_path / 'dest'}: extraction failed: Read-only file system"
+        + " (ERROR_CODE: OUTPUT_NOT_WRITABLE)"
+    )
 
 
 def test_a_destination_that_is_a_file_fails_before_extracting(tmp_path: Path) -> None:
@@ -360,7 +368,11 @@ def test_a_destination_that_is_a_file_fails_before_extracting(tmp_path: Path) ->
     before = listing(tmp_path)
     with pytest.raises(ProcessingError) as failed:
         extract_tarfile(model, tmp_path / "file")
-    assert str(failed.value) == f"{tmp_path / 'file'}: extraction failed: not a directory"
+    assert (
+        str(failed.value)
+        == f"{tmp_path / 'file'}: extraction failed: not a directory"
+        + " (ERROR_CODE: OUTPUT_NOT_WRITABLE)"
+    )
     assert listing(tmp_path) == before
 
 

@@ -133,12 +133,13 @@ def test_failure_message_goes_to_the_sagemaker_message_file(
     assert not default.exists()  # its directory does not exist: nothing is written
     default.parent.mkdir()
     assert main(["--root", str(root)]) == 1
-    expected = f"{root}/input/model/model.tar.gz: model archive not found".encode()
+    line = f"{root}/input/model/model.tar.gz: model archive not found (ERROR_CODE: FILE_NOT_FOUND)"
+    expected = line.encode()
     assert default.read_bytes() == expected[:1024]
     error_lines = [
         line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")
     ]
-    assert error_lines == [f"ERROR: {root}/input/model/model.tar.gz: model archive not found"] * 2
+    assert error_lines == [f"ERROR: {line}"] * 2
     unwritable = tmp_path / "file"
     unwritable.write_text("")
     assert main(["--root", str(root), "--message-file", str(unwritable / "m")]) == 1
@@ -306,7 +307,7 @@ def test_caps_refuse_with_numbers_and_flags_raise_them(
         tmp_path, [("d/é-weights.bin", "file", b"1"), ("d/x", "file", b"2"), ("y", "file", b"")]
     )
     cases = [
-        (["--max-members", "2"], "more than 2 members (cap)"),
+        (["--max-members", "2"], "more than 2 members (ERROR_CODE: CAP_EXCEEDED)"),
         (["--max-name-bytes", "5"], "member name of 16 bytes exceeds the 5-byte cap"),
         (["--max-depth", "1"], "member path depth 2 exceeds the cap of 1"),
         (["--max-header-bytes", "10"], "exceeds the 10-byte cap"),

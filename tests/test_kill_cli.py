@@ -139,4 +139,7 @@ def test_an_unexpected_error_is_logged_with_its_repr(
     monkeypatch.setattr(job, "derived_mtime", broken)
     assert main(["--root", str(tmp_path)]) == 4
     err = capsys.readouterr().err
-    assert "\nERROR: unexpected error (a bug in dummy_training): KeyError('boom')\n" in err
+    assert (
+        "\nERROR: unexpected error (a bug in dummy_training): KeyError('boom') "
+        "(ERROR_CODE: INTERNAL)\n" in err
+    )

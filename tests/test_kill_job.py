@@ -67,7 +67,10 @@ def test_a_non_integer_source_date_epoch_is_named(
     write_model(tmp_path, SMALL)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
     assert main(["--root", str(tmp_path)]) == 3
-    assert "ERROR: SOURCE_DATE_EPOCH='soon' is not an integer\n" in capsys.readouterr().err
+    assert (
+        "ERROR: SOURCE_DATE_EPOCH='soon' is not an integer (ERROR_CODE: ENVIRONMENT_ERROR)\n"
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("strategy", ["splice", "repack"])
@@ -88,7 +91,7 @@ def test_the_repack_strategy_obeys_the_caps(
 ) -> None:
     write_model(tmp_path, SMALL)
     assert main(["--root", str(tmp_path), "--strategy", "repack", "--max-members", "1"]) == 2
-    assert "more than 1 members (cap)" in capsys.readouterr().err
+    assert "more than 1 members (ERROR_CODE: CAP_EXCEEDED)" in capsys.readouterr().err
     assert not output_of(tmp_path).exists()
 
 
@@ -123,7 +126,7 @@ def test_the_fallback_copy_obeys_the_caps(
 ) -> None:
     write_model(tmp_path, SMALL, hyperparameters=None)
     assert main(["--root", str(tmp_path), "--max-members", "1"]) == 2
-    assert "more than 1 members (cap)" in capsys.readouterr().err
+    assert "more than 1 members (ERROR_CODE: CAP_EXCEEDED)" in capsys.readouterr().err
     assert not output_of(tmp_path).exists()
 
 

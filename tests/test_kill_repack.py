@@ -103,14 +103,17 @@ def test_extraction_runs_the_member_checks_itself(
     dest.mkdir()
     with pytest.raises(ValidationError) as refused:
         extract_tarfile(path, dest)
-    assert str(refused.value) == f"{path}: unsafe member {message}"
+    assert str(refused.value) == f"{path}: unsafe member {message}" + " (ERROR_CODE: UNSAFE_MEMBER)"
 
 
 def test_extraction_errors_name_the_archive_or_the_destination(tmp_path: Path) -> None:
     with pytest.raises(InputNotFoundError) as missing:
         extract_tarfile(tmp_path / "none.tar.gz", tmp_path)
     # The archive is validated before anything is extracted, by the same scan.
-    assert str(missing.value) == f"{tmp_path / 'none.tar.gz'}: model archive not found"
+    assert (
+        str(missing.value)
+        == f"{tmp_path / 'none.tar.gz'}: model archive not found" + " (ERROR_CODE: FILE_NOT_FOUND)"
+    )
     path = archive(tmp_path, (info("d/x"), b"x"))
     dest = tmp_path / "tree"
     dest.mkdir()
@@ -158,7 +161,10 @@ def test_only_files_directories_and_symlinks_are_packed(tmp_path: Path) -> None:
     os.mkfifo(tree / "pipe")
     with pytest.raises(ProcessingError) as refused:
         create_tarfile(tmp_path / "out.tar.gz", tree)
-    assert str(refused.value) == f"{tree / 'pipe'}: not a file, directory or symlink"
+    assert (
+        str(refused.value)
+        == f"{tree / 'pipe'}: not a file, directory or symlink" + " (ERROR_CODE: ENVIRONMENT_ERROR)"
+    )
     assert not (tmp_path / "out.tar.gz").exists()
 
 
@@ -191,7 +197,10 @@ def test_a_work_dir_that_cannot_be_created_is_named(
     args = ["--root", str(tmp_path), "--strategy", "repack", "--work-dir", str(blocker)]
     assert main(args) == 3
     err = capsys.readouterr().err
-    assert f"ERROR: {blocker}: cannot create work directory: Not a directory\n" in err
+    assert (
+        f"ERROR: {blocker}: cannot create work directory: Not a directory "
+        "(ERROR_CODE: OUTPUT_NOT_WRITABLE)\n" in err
+    )
 
 
 def test_exactly_enough_free_space_is_enough(

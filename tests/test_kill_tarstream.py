@@ -71,7 +71,11 @@ def test_an_extension_header_with_truncated_padding_is_truncated() -> None:
 @pytest.mark.parametrize("after", [b"X", b"\0" * 700 + b"X"])
 def test_non_zero_bytes_after_the_end_marker_are_refused(after: bytes) -> None:
     message = refused(plain() + end_of_archive() + after)
-    assert message == "m.tar.gz: data after the tar end-of-archive marker at offset 512"
+    assert (
+        message
+        == "m.tar.gz: data after the tar end-of-archive marker at offset 512"
+        + " (ERROR_CODE: TAR_CORRUPT)"
+    )
 
 
 def test_blank_numeric_fields_read_as_zero() -> None:
@@ -113,12 +117,15 @@ def test_base256_fields_use_every_byte() -> None:
     )
 
 
-def at(offset: int, message: str) -> str:
-    return f"m.tar.gz: tar header at offset {offset}: {message}"
+def at(offset: int, message: str, code: str) -> str:
+    return f"m.tar.gz: tar header at offset {offset}: {message} (ERROR_CODE: {code})"
 
 
 def dialect(offset: int, member: str, cause: str) -> str:
-    return f"m.tar.gz: tar header at offset {offset} (member {member!r}): {cause} (refused dialect)"
+    return (
+        f"m.tar.gz: tar header at offset {offset} (member {member!r}): {cause} "
+        "(ERROR_CODE: REFUSED_DIALECT)"
+    )
 
 
 def set_field(block: bytes, offset: int, value: bytes) -> bytes:
@@ -148,11 +155,11 @@ def set_field(block: bytes, offset: int, value: bytes) -> bytes:
             pax_block(record("path", "p") + record("size", "1"), b"g") + plain(),
             dialect(0, "././@PaxHeader", "global pax header sets path, size"),
         ),
-        (set_field(plain(), 156, b"V"), at(0, "unsupported member (type b'V')")),
-        (set_field(plain(), 156, b"S"), at(0, "unsupported member (sparse file)")),
+        (set_field(plain(), 156, b"V"), at(0, "unsupported member (type b'V')", "UNSAFE_MEMBER")),
+        (set_field(plain(), 156, b"S"), at(0, "unsupported member (sparse file)", "UNSAFE_MEMBER")),
         (
             plain() + pax_block(b"11 path=a\n")[:600],
-            at(512, "truncated extension header (10 of 10 bytes)"),
+            at(512, "truncated extension header (10 of 10 bytes)", "TRUNCATED"),
         ),
     ],
     ids=["size", "pax-size", "pax-record", "global", "global-two", "type", "sparse", "truncated"],
@@ -167,19 +174,24 @@ def test_name_length_cap_message_gives_the_offset() -> None:
     data = plain("a" * 50) + end_of_archive()
     with pytest.raises(ValidationError) as refusal:
         list(iter_members([data], "m.tar.gz", limits=Limits(max_name=10)))
-    assert str(refusal.value) == at(0, "member name of 50 bytes exceeds the 10-byte cap")
+    assert str(refusal.value) == at(
+        0, "member name of 50 bytes exceeds the 10-byte cap", "CAP_EXCEEDED"
+    )
 
 
 @pytest.mark.parametrize("flag", [b"L", b"K"])
 def test_a_gnu_long_name_or_link_without_a_member_is_refused(flag: bytes) -> None:
     assert refused(pax_block(b"long\0", flag) + end_of_archive()) == at(
-        1024, "extension header without a member"
+        1024, "extension header without a member", "TAR_CORRUPT"
     )
 
 
 def test_a_header_of_non_zero_bytes_is_not_an_end_marker() -> None:
     block = b"X" * 148 + bytes(8) + b"X" * 356  # only X and NUL bytes, checksum field empty
-    assert refused(block) == "m.tar.gz: not a tar archive (first header checksum invalid)"
+    assert refused(block) == (
+        "File is not a valid tar archive: m.tar.gz: not a tar archive "
+        "(first header checksum invalid) (ERROR_CODE: INVALID_ARCHIVE)"
+    )
 
 
 def test_full_width_name_and_link_fields_are_read_to_their_end() -> None:
@@ -269,7 +281,7 @@ def test_owner_names_fill_their_fields_or_come_from_pax() -> None:
 
 def test_more_messages_give_the_header_offset() -> None:
     bad_checksum = plain()[:148] + b"zz      " + plain()[156:]
-    assert refused(plain() + bad_checksum) == at(512, "bad tar header checksum")
+    assert refused(plain() + bad_checksum) == at(512, "bad tar header checksum", "TAR_CORRUPT")
     bad_global = pax_block(b"5 a=b\n", b"g") + plain() + end_of_archive()
     assert refused(bad_global) == dialect(
         0, "././@PaxHeader", "pax record at byte 0 does not end in a newline"

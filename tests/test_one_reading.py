@@ -398,7 +398,7 @@ def test_the_step_refuses(attack: Attack, mode: str, tmp_path: Path) -> None:
     written = tmp_path / "message"
     message = written.read_text(encoding="utf-8") if written.exists() else ""
     assert code == 2, message
-    assert "refused dialect" in message or "unsafe member" in message, message
+    assert "REFUSED_DIALECT" in message or "UNSAFE_MEMBER" in message, message
     assert not out_dir.exists() or not os.listdir(out_dir)
     assert model.read_bytes() == before
     # Nothing else was left behind either (the repack's work directory, say).

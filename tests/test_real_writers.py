@@ -459,5 +459,5 @@ def test_gnu_tar_pax_names_that_are_not_utf8_are_refused(tmp_path: Path) -> None
     assert list_archive("gnutar", archive) == list_archive("tarfile", archive)
     message = tmp_path / "message"
     assert main(["--root", str(tmp_path), "--message-file", str(message), "-q"]) == 2
-    assert "refused dialect" in message.read_text(encoding="utf-8")
+    assert "(ERROR_CODE: REFUSED_DIALECT)" in message.read_text(encoding="utf-8")
     assert not (tmp_path / "output" / "model" / "model.tar.gz").exists()
