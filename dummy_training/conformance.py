@@ -2,14 +2,16 @@
 
 ``python -m dummy_training.conformance --impl 'python3 my_step.py {args}'`` runs the
 command once per case in ``fixtures/cases/`` on a private copy of the case and
-checks the exit code, the output, the inputs and the case root afterwards.
+checks the exit code, the output, the inputs and the case root afterwards, and for a
+failing case why it failed: a reason that is no crash, carrying the case's error code.
 ``--contract-paths CMD`` runs implementations that hard-code ``/opt/ml/processing``
-unmodified, each case bound there in a private mount namespace. See CONFORMANCE.md.
+unmodified, each case bound there (and a private ``/opt/ml/output``) in a private
+mount namespace. See CONFORMANCE.md.
 
 Placeholders in the command (replaced by shell-quoted values, then split like a
 shell would): ``{args}`` the case's arguments for the reference CLI, ``{root}``,
-``{model}``, ``{hyperparameters}``, ``{output_dir}`` absolute paths, and
-``{python}`` the interpreter running this module.
+``{model}``, ``{hyperparameters}``, ``{output_dir}``, ``{message_file}`` absolute
+paths, and ``{python}`` the interpreter running this module.
 """
 
 from __future__ import annotations
@@ -55,21 +57,49 @@ STATUSES = ("pass", "fail", "skip", "xpass")
 MEMBER = "hyperparameters.json"
 TAIL_LINES = 20
 DIFF_LINES = 10
-PLACEHOLDER = re.compile(r"\{(python|args|root|model|hyperparameters|output_dir)\}")
-# Mount namespaces that show {case} at /opt/ml/processing, tried in order.
-_BIND = 'mkdir -p "$1" && mount --bind "$0" "$1" && shift && exec "$@"'
-SANDBOXES = (
-    ("unshare", ["--mount", "--propagation", "private", "sh", "-c", _BIND, "{case}", "{at}"]),
-    ("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", _BIND, "{case}", "{at}"]),
-    ("bwrap", ["--dev-bind", "/", "/", "--bind", "{case}", "{at}", "--"]),
+TAIL_SHOWN = 5
+MESSAGE_READ = 4096
+PLACEHOLDER = re.compile(r"\{(python|args|root|model|hyperparameters|output_dir|message_file)\}")
+# What a failing case must show, weakest first; --level picks the one that must hold.
+LEVELS = ("exit codes", "reasons", "codes")
+ML = DEFAULT_ROOT.parent  # /opt/ml, made private to each case
+OUTPUT_AT = ML / "output"  # SageMaker's: the message file's directory
+MESSAGE_NAME = "message"
+# Mount namespaces with a private /opt/ml (an empty tmpfs) that shows {case} at
+# /opt/ml/processing and {output} at /opt/ml/output, tried in order. Only /opt/ml
+# itself is made on the host when it is missing: its subdirectories are the tmpfs's.
+_BIND = (
+    'mkdir -p "$2" && mount -t tmpfs tmpfs "$2" && mkdir "$2/processing" "$2/output" '
+    '&& mount --bind "$0" "$2/processing" && mount --bind "$1" "$2/output" '
+    '&& shift 2 && exec "$@"'
 )
+_PLACES = ["{case}", "{output}", "{ml}"]
+SANDBOXES = (
+    ("unshare", ["--mount", "--propagation", "private", "sh", "-c", _BIND, *_PLACES]),
+    ("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", _BIND, *_PLACES]),
+    (
+        "bwrap",
+        [
+            *("--dev-bind", "/", "/", "--tmpfs", "{ml}"),
+            *("--bind", "{case}", "{at}", "--bind", "{output}", "{output_at}", "--"),
+        ],
+    ),
+)
+# A crash rather than a refusal: the shell's own diagnostics (dash "sh: 3: ...",
+# bash "x.sh: line 3: ...", zsh "zsh:3: ...") and a Python traceback.
+SHELL_ERROR = re.compile(
+    r"^(?:[\w./-]+: (?:line )?\d+: |[\w./-]+:\d+: |(?:ba|da|k|z)?sh: )"
+    r"|: (?:command not found|Illegal option)\b"
+)
+TRACEBACK = "Traceback (most recent call last):"
 
 Case = Dict[str, Any]
 Entry = Tuple[Any, ...]  # ("file", sha256, owner-executable) | ("dir",) | ("symlink", target)
 
 
 class Result(NamedTuple):
-    """One case's outcome; ``status`` is one of STATUSES."""
+    """One case's outcome; ``status`` is one of STATUSES, ``level`` the highest of
+    LEVELS it reached (None when it did not run or the exit code or output is wrong)."""
 
     case: Case
     status: str
@@ -78,6 +108,8 @@ class Result(NamedTuple):
     duration: float
     stdout: str
     stderr: str
+    level: str | None = None
+    message: str = ""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -88,6 +120,9 @@ class Result(NamedTuple):
             "exit_code": self.exit_code,
             "expected_exit_code": self.case["exit_code"],
             "duration": round(self.duration, 3),
+            "level": self.level,
+            "expected_error_code": self.case.get("error_code"),
+            "message": self.message,
             "stdout_tail": _tail(self.stdout),
             "stderr_tail": _tail(self.stderr),
         }
@@ -101,6 +136,7 @@ class Runner(NamedTuple):
     contract: bool
     sandbox: list[str] | None
     timeout: float
+    level: str = LEVELS[-1]
 
 
 def load_cases(directory: Path) -> list[Case]:
@@ -124,7 +160,7 @@ def needs_explicit_paths(case: Case) -> bool:
     return bool(case["hyperparameters_explicit"]) or paths != defaults
 
 
-def command(template: str, case: Case, root: Path) -> list[str]:
+def command(template: str, case: Case, root: Path, message_file: Path) -> list[str]:
     """The argv for one case: placeholders replaced by quoted values, then shell-split."""
     plain = {
         "python": sys.executable,
@@ -132,8 +168,9 @@ def command(template: str, case: Case, root: Path) -> list[str]:
         "model": str(root / case["model"]),
         "hyperparameters": str(root / case["hyperparameters"]),
         "output_dir": str(root / case["output_dir"]),
+        "message_file": str(message_file),
     }
-    args = [_fill(arg, plain) for arg in case["args"]]
+    args = [_fill(arg, plain) for arg in [*case["args"], "--message-file", "{message_file}"]]
     quoted = {key: shlex.quote(value) for key, value in plain.items()}
     quoted["args"] = " ".join(shlex.quote(arg) for arg in args)
     return shlex.split(_fill(template, quoted))
@@ -144,24 +181,35 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 
 def find_sandbox() -> list[str] | None:
-    """A command prefix that binds ``{case}`` at /opt/ml/processing, or None if none works."""
+    """A command prefix that binds ``{case}`` at /opt/ml/processing and ``{output}`` at
+    /opt/ml/output, or None if none works."""
     for tool, args in SANDBOXES:
         path = shutil.which(tool)
         if path is None:
             continue
         prefix = [path, *args]
         with tempfile.TemporaryDirectory(prefix="dummy-training-probe-") as probe:
-            marker = DEFAULT_ROOT / Path(probe).name
-            Path(probe, marker.name).touch()
-            argv = [*bind(prefix, Path(probe)), "test", "-f", str(marker)]
+            case, output = Path(probe, "case"), Path(probe, "output")
+            case.mkdir()
+            output.mkdir()
+            (case / "marker").touch()
+            (output / "marker").touch()
+            check = f"test -f {DEFAULT_ROOT}/marker && test -f {OUTPUT_AT}/marker"
+            argv = [*bind(prefix, case, output), "sh", "-c", check]
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
         if done.returncode == 0:
             return prefix
     return None
 
 
-def bind(prefix: list[str], case_root: Path) -> list[str]:
-    values = {"{case}": str(case_root), "{at}": str(DEFAULT_ROOT)}
+def bind(prefix: list[str], case_root: Path, output: Path) -> list[str]:
+    values = {
+        "{case}": str(case_root),
+        "{at}": str(DEFAULT_ROOT),
+        "{output}": str(output),
+        "{output_at}": str(OUTPUT_AT),
+        "{ml}": str(ML),
+    }
     return [values.get(arg, arg) for arg in prefix]
 
 
@@ -240,6 +288,8 @@ def check(case: Case, root: Path, before: dict[str, Entry], code: int, scratch: 
     reasons = []
     if code != case["exit_code"]:
         reasons.append(f"exit code {code}, expected {case['exit_code']}")
+    if code < 0:
+        reasons.append(f"crash: killed by signal {_signal_name(-code)}")
     after = snapshot(root)
     for path in sorted(before):
         if after.get(path) != before[path]:
@@ -315,24 +365,97 @@ def run_case(case: Case, runner: Runner, skipped: bool, must_fail: bool) -> Resu
         return Result(case, "skip", ["no mount namespace for contract paths"], None, 0.0, "", "")
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="dummy-training-conformance-"))
+    message = ""
     try:
         root = scratch / case["id"]
+        output = scratch / "output"  # the case's own /opt/ml/output
+        output.mkdir()
         copy_case(case, root)
         before = snapshot(root)
+        message_file = output / MESSAGE_NAME
         if runner.sandbox is None:
-            argv = command(runner.template, case, root)
+            argv = command(runner.template, case, root, message_file)
         else:
-            argv = bind(runner.sandbox, root) + command(runner.template, case, DEFAULT_ROOT)
+            argv = bind(runner.sandbox, root, output) + command(
+                runner.template, case, DEFAULT_ROOT, OUTPUT_AT / MESSAGE_NAME
+            )
         code, out, err, problem = execute(argv, runner.timeout)
-        reasons = [str(problem)] if code is None else check(case, root, before, code, scratch)
+        message = _read_message(message_file)
+        if code is None:
+            reasons = [str(problem)]
+        else:
+            reasons = outside(scratch, {case["id"], output.name})
+            reasons += check(case, root, before, code, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    level = None
+    if not reasons:
+        level, short = judge(case, message, err)
+        if LEVELS.index(level) < LEVELS.index(runner.level):
+            reasons = short
     if skipped:
         status = "skip" if reasons else "xpass"
         reasons = reasons or ["passes although skipped (--skip-must-fail)"]
     else:
         status = "fail" if reasons else "pass"
-    return Result(case, status, reasons, code, time.monotonic() - start, out, err)
+    duration = time.monotonic() - start
+    return Result(case, status, reasons, code, duration, out, err, level, message)
+
+
+def _read_message(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(MESSAGE_READ).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def outside(scratch: Path, own: set[str]) -> list[str]:
+    """What the run left beside its case copy: written outside the case.
+
+    Only the case's scratch directory is watched; writes elsewhere on the host need
+    a sandbox to be seen (see CONFORMANCE.md).
+    """
+    return [
+        f"{_entry(str(scratch / name))[0]} written outside the case: ../{name}"
+        for name in sorted(os.listdir(scratch))
+        if name not in own
+    ]
+
+
+def judge(case: Case, message: str, stderr: str) -> tuple[str, list[str]]:
+    """The highest of LEVELS a run with the right exit code and files reaches, and why
+    it reaches no higher: a failing case must say why (no crash), with its error code."""
+    if case["exit_code"] == 0:
+        return LEVELS[-1], []
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = message.strip() or (lines[-1] if lines else "")
+    crash = _crash(stderr, said)
+    if crash is not None:
+        return LEVELS[0], [crash]
+    if not said:
+        return LEVELS[0], ["no reason given: no message file and nothing on stderr"]
+    code = case.get("error_code")
+    if code is None or f"(ERROR_CODE: {code})" in said:
+        return LEVELS[2], []
+    shown = said if len(said) <= 200 else said[:200] + "..."
+    return LEVELS[1], [f"the reason does not carry (ERROR_CODE: {code}): {shown}"]
+
+
+def _crash(stderr: str, said: str) -> str | None:
+    if TRACEBACK in stderr:
+        return "crash: a Python traceback on stderr"
+    for line in [said, *stderr.splitlines()]:
+        if SHELL_ERROR.search(line):
+            return f"crash: shell error: {line.strip()}"
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _tail(text: str) -> str:
@@ -351,7 +474,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="dummy-training-conformance",
         description="Run an implementation of the dummy training step against the fixture "
         "suite. Placeholders in CMD: {args} (the case's reference CLI arguments), {root}, "
-        "{model}, {hyperparameters}, {output_dir} (absolute paths), {python}.",
+        "{model}, {hyperparameters}, {output_dir}, {message_file} (absolute paths), {python}.",
     )
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--impl", metavar="CMD", help="command template run once per case")
@@ -377,7 +500,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per case (60)")
     parser.add_argument("--jobs", "-j", type=_positive, default=1, help="cases run at once (1)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report")
-    parser.add_argument("--verbose", "-v", action="store_true", help="show stderr of failures")
+    parser.add_argument(
+        "--level",
+        choices=[level.replace(" ", "-") for level in LEVELS],
+        default=LEVELS[-1],
+        help="what a failing case must show to pass: the exit code alone (exit-codes), "
+        "also a reason that is no crash (reasons), also the case's error code (codes, "
+        "the default)",
+    )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help=f"show {TAIL_LINES} lines of a failure's stderr rather than {TAIL_SHOWN}",
+    )
     return parser
 
 
@@ -416,7 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "'unshare' nor 'bwrap' works (they need root, or user namespaces and an "
                 "existing /opt/ml/processing); every case is skipped"
             )
-    runner = Runner(template, ns.contract_paths is not None, sandbox, ns.timeout)
+    level = ns.level.replace("-", " ")
+    runner = Runner(template, ns.contract_paths is not None, sandbox, ns.timeout, level)
     version = suite_version(ns.cases)
     print(f"conformance suite {version}: {len(cases)} cases, command: {template}")
     results = []
@@ -427,7 +564,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(result)
             _print_result(result, ns.verbose)
     ok = not any(r.status in ("fail", "xpass") for r in results)
+    reached = level_reached(results)
     _print_summary(results, version, ok)
+    print(f"level reached: {reached or 'none'} (required: {level})")
+    _warn_if_nothing_runs(results)
     if ns.json is not None:
         report = {
             "suite_version": version,
@@ -435,6 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "command": template,
             "contract_paths": runner.contract,
             "ok": ok,
+            "level": level,
+            "level_reached": reached,
             "summary": {s: sum(r.status == s for r in results) for s in STATUSES},
             "cases": [r.as_json() for r in results],
         }
@@ -446,13 +588,37 @@ def _matches(case_id: str, globs: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(case_id, glob) for glob in globs)
 
 
+def level_reached(results: list[Result]) -> str | None:
+    """The highest level every case that ran reached; None when one got its exit code,
+    output or files wrong, or when no case ran."""
+    ran = [r for r in results if r.status != "skip"]
+    if not ran or any(r.level is None for r in ran):
+        return None
+    return min((str(r.level) for r in ran), key=LEVELS.index)
+
+
 def _print_result(result: Result, verbose: bool) -> None:
     print(f"{result.status.upper():<5} {result.case['id']} ({result.duration:.2f} s)")
+    failed = result.status in ("fail", "xpass")
+    if failed:
+        print(f"        case: {result.case['description']}")
     for reason in result.reasons:
         print(f"        {reason}")
-    if verbose and result.status in ("fail", "xpass"):
-        for line in _tail(result.stderr).splitlines():
+    if failed:
+        lines = result.stderr.splitlines()[-(TAIL_LINES if verbose else TAIL_SHOWN) :]
+        for line in lines:
             print(f"      | {line}")
+
+
+def _warn_if_nothing_runs(results: list[Result]) -> None:
+    valid = [r for r in results if r.case["category"] == "valid" and r.status != "skip"]
+    if valid and all(r.status == "fail" for r in valid):
+        banner = "!" * 78
+        print(
+            f"\n{banner}\nWARNING: every valid case failed: the command probably does not "
+            f"run at all.\nFirst failure ({valid[0].case['id']}): "
+            f"{'; '.join(valid[0].reasons)}\n{banner}"
+        )
 
 
 def _print_summary(results: list[Result], version: str, ok: bool) -> None:

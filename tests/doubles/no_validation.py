@@ -1,6 +1,6 @@
 """Broken double: no validation. Copies the members with plain tarfile, adds
 hyperparameters.json and writes the result. Any error is an uncaught exception
-(exit 1): it never exits 2 or 3."""
+(exit 1, a traceback): it never exits 2 or 3, and never says why."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--root", type=Path, default=Path("/opt/ml/processing"))
 parser.add_argument("--model", type=Path)
 parser.add_argument("--hyperparameters", type=Path)
+parser.add_argument("--message-file", type=Path)  # never written: it never fails on purpose
 args = parser.parse_args()
 model = args.model or args.root / "input/model/model.tar.gz"
 hyperparameters = args.hyperparameters or args.root / "input/config/hyperparameters.json"
