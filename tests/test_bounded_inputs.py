@@ -107,9 +107,8 @@ def test_a_fifo_is_refused_before_it_is_opened(
     assert code == 2
     shown = fifo if where == "explicit" else _config(tmp_path)
     assert (
-        message
-        == f"{shown}: hyperparameters path is a FIFO, not a regular file"
-        + " (ERROR_CODE: HYPERPARAMETERS_INVALID)"
+        message == f"{shown}: hyperparameters path is a FIFO, not a regular file "
+        "(ERROR_CODE: HYPERPARAMETERS_INVALID)"
     )
     assert not {str(fifo), str(_config(tmp_path))} & set(opened)
     assert not _output(tmp_path).exists()
@@ -134,8 +133,8 @@ def test_dev_zero_is_refused_without_reading_a_byte(tmp_path: Path, reads: _Read
     )
     assert child.returncode == 2, child.stderr
     assert message.read_text() == (
-        "/dev/zero: hyperparameters path is a character device, not a regular file"
-        + " (ERROR_CODE: HYPERPARAMETERS_INVALID)"
+        "/dev/zero: hyperparameters path is a character device, not a regular file "
+        "(ERROR_CODE: HYPERPARAMETERS_INVALID)"
     )
     before = reads.total  # the pipes from the child
     with pytest.raises(ValidationError, match="is a character device, not a regular file"):
@@ -163,7 +162,7 @@ def test_a_file_over_the_cap_is_refused_before_reading(
         read_capped(path)
     assert str(refused.value) == (
         f"{path}: hyperparameters file is larger than the cap of {HYPERPARAMETERS_MAX} bytes "
-        "(raise it with --max-hyperparameters-bytes)" + " (ERROR_CODE: CAP_EXCEEDED)"
+        "(raise it with --max-hyperparameters-bytes) (ERROR_CODE: CAP_EXCEEDED)"
     )
     assert reads.total == 0
 
@@ -222,9 +221,8 @@ def test_json_that_python_cannot_take_exits_2(text: str, cause: str, tmp_path: P
     code, message = _run(tmp_path)
     assert code == 2
     assert (
-        message
-        == f"{_config(tmp_path)}: hyperparameters are not usable JSON ({cause})"
-        + " (ERROR_CODE: HYPERPARAMETERS_INVALID)"
+        message == f"{_config(tmp_path)}: hyperparameters are not usable JSON ({cause}) "
+        "(ERROR_CODE: HYPERPARAMETERS_INVALID)"
     )
     assert "\n" not in message
     assert not _output(tmp_path).exists()
@@ -471,8 +469,8 @@ def test_an_output_that_is_the_model_is_refused(
     assert code == 2
     assert message == (
         f"{out / 'model.tar.gz'}: the output is the model archive {model} itself, which would "
-        "be replaced (refused: inputs are never modified); choose another --output-dir"
-        + " (ERROR_CODE: OUTPUT_IS_INPUT)"
+        "be replaced (refused: inputs are never modified); choose another --output-dir "
+        "(ERROR_CODE: OUTPUT_IS_INPUT)"
     )
     assert _snapshot(tmp_path) == before
 

@@ -206,9 +206,8 @@ def test_implicit_parents_are_named_only_in_messages() -> None:
     with pytest.raises(ValidationError) as refused:
         count([("./a//b/c", "file", 0o644, ""), ("a/b", "symlink", 0o777, "c")])
     assert (
-        str(refused.value)
-        == "m.tar.gz: unsafe member 'a/b': duplicate of earlier member 'a/b'"
-        + " (ERROR_CODE: UNSAFE_MEMBER)"
+        str(refused.value) == "m.tar.gz: unsafe member 'a/b': duplicate of earlier member 'a/b' "
+        "(ERROR_CODE: UNSAFE_MEMBER)"
     )
 
 
@@ -370,7 +369,7 @@ def test_directories_that_names_imply_are_capped(tmp_path: Path) -> None:
         checker.add("g/h", "file", 0o644, "")
     assert str(caught.value) == (
         "m.tar.gz: member names imply more than 3 directories without an entry of their "
-        "own (cap: --max-members)" + " (ERROR_CODE: CAP_EXCEEDED)"
+        "own (cap: --max-members) (ERROR_CODE: CAP_EXCEEDED)"
     )
     _write(tmp_path / "input" / "model" / "model.tar.gz", _file("a/b/c/f", b"x"))
     assert main(["--root", str(tmp_path), "-q", "--max-members", "2"]) == 2

@@ -243,7 +243,7 @@ def test_a_failure_part_way_leaves_nothing_new(
         extract_tarfile(model, dest)
     assert (
         str(failed.value)
-        == f"{dest}: extraction failed: No space left on device" + " (ERROR_CODE: DISK_FULL)"
+        == f"{dest}: extraction failed: No space left on device (ERROR_CODE: DISK_FULL)"
     )
     assert listing(tmp_path) == before  # no member, no staging directory, no parent
 
@@ -356,9 +356,8 @@ def test_a_staging_directory_that_cannot_be_made_is_an_environment_error(
     with pytest.raises(ProcessingError) as failed:
         extract_tarfile(model, tmp_path / "dest")
     assert (
-        str(failed.value)
-        == f"{tmp_path / 'dest'}: extraction failed: Read-only file system"
-        + " (ERROR_CODE: OUTPUT_NOT_WRITABLE)"
+        str(failed.value) == f"{tmp_path / 'dest'}: extraction failed: Read-only file system "
+        "(ERROR_CODE: OUTPUT_NOT_WRITABLE)"
     )
 
 
@@ -369,9 +368,8 @@ def test_a_destination_that_is_a_file_fails_before_extracting(tmp_path: Path) ->
     with pytest.raises(ProcessingError) as failed:
         extract_tarfile(model, tmp_path / "file")
     assert (
-        str(failed.value)
-        == f"{tmp_path / 'file'}: extraction failed: not a directory"
-        + " (ERROR_CODE: OUTPUT_NOT_WRITABLE)"
+        str(failed.value) == f"{tmp_path / 'file'}: extraction failed: not a directory "
+        "(ERROR_CODE: OUTPUT_NOT_WRITABLE)"
     )
     assert listing(tmp_path) == before
 

@@ -105,7 +105,7 @@ def test_garbage_after_zero_padding_is_refused(step: int) -> None:
             run(ShortReads(good + tail, step))
         assert (
             str(refused.value)
-            == "m.tar.gz: trailing garbage after gzip member 0" + " (ERROR_CODE: GZIP_CORRUPT)"
+            == "m.tar.gz: trailing garbage after gzip member 0 (ERROR_CODE: GZIP_CORRUPT)"
         )
 
 
@@ -121,7 +121,7 @@ def test_garbage_after_zero_padding_is_refused(step: int) -> None:
 def test_truncated_header_fields_are_named(data: bytes, message: str) -> None:
     with pytest.raises(ValidationError) as refused:
         run(io.BytesIO(data))
-    assert str(refused.value) == f"m.tar.gz: {message}" + " (ERROR_CODE: TRUNCATED)"
+    assert str(refused.value) == f"m.tar.gz: {message} (ERROR_CODE: TRUNCATED)"
 
 
 def test_ftext_is_a_permitted_flag_and_extra_fields_may_be_long() -> None:
@@ -140,7 +140,7 @@ def test_members_are_numbered_in_order() -> None:
         run(io.BytesIO(data + b"junk"))
     assert (
         str(refused.value)
-        == "m.tar.gz: trailing garbage after gzip member 2" + " (ERROR_CODE: GZIP_CORRUPT)"
+        == "m.tar.gz: trailing garbage after gzip member 2 (ERROR_CODE: GZIP_CORRUPT)"
     )
 
 
@@ -151,7 +151,7 @@ def test_garbage_that_starts_like_a_member_names_the_member_before_it() -> None:
         run(ShortReads(data, 1))
     assert (
         str(refused.value)
-        == "m.tar.gz: trailing garbage after gzip member 1" + " (ERROR_CODE: GZIP_CORRUPT)"
+        == "m.tar.gz: trailing garbage after gzip member 1 (ERROR_CODE: GZIP_CORRUPT)"
     )
 
 

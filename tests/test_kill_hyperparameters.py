@@ -21,9 +21,8 @@ def test_a_non_object_is_refused_with_its_json_type(tmp_path: Path, text: str, k
     with pytest.raises(ValidationError) as refused:
         load_hyperparameters(path)
     assert (
-        str(refused.value)
-        == f"{path}: hyperparameters must be a JSON object (got {kind})"
-        + " (ERROR_CODE: HYPERPARAMETERS_INVALID)"
+        str(refused.value) == f"{path}: hyperparameters must be a JSON object (got {kind}) "
+        "(ERROR_CODE: HYPERPARAMETERS_INVALID)"
     )
 
 

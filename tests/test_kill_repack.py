@@ -103,7 +103,7 @@ def test_extraction_runs_the_member_checks_itself(
     dest.mkdir()
     with pytest.raises(ValidationError) as refused:
         extract_tarfile(path, dest)
-    assert str(refused.value) == f"{path}: unsafe member {message}" + " (ERROR_CODE: UNSAFE_MEMBER)"
+    assert str(refused.value) == f"{path}: unsafe member {message} (ERROR_CODE: UNSAFE_MEMBER)"
 
 
 def test_extraction_errors_name_the_archive_or_the_destination(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_extraction_errors_name_the_archive_or_the_destination(tmp_path: Path) -
     # The archive is validated before anything is extracted, by the same scan.
     assert (
         str(missing.value)
-        == f"{tmp_path / 'none.tar.gz'}: model archive not found" + " (ERROR_CODE: FILE_NOT_FOUND)"
+        == f"{tmp_path / 'none.tar.gz'}: model archive not found (ERROR_CODE: FILE_NOT_FOUND)"
     )
     path = archive(tmp_path, (info("d/x"), b"x"))
     dest = tmp_path / "tree"
@@ -163,7 +163,7 @@ def test_only_files_directories_and_symlinks_are_packed(tmp_path: Path) -> None:
         create_tarfile(tmp_path / "out.tar.gz", tree)
     assert (
         str(refused.value)
-        == f"{tree / 'pipe'}: not a file, directory or symlink" + " (ERROR_CODE: ENVIRONMENT_ERROR)"
+        == f"{tree / 'pipe'}: not a file, directory or symlink (ERROR_CODE: ENVIRONMENT_ERROR)"
     )
     assert not (tmp_path / "out.tar.gz").exists()
 

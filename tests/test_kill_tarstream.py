@@ -72,9 +72,8 @@ def test_an_extension_header_with_truncated_padding_is_truncated() -> None:
 def test_non_zero_bytes_after_the_end_marker_are_refused(after: bytes) -> None:
     message = refused(plain() + end_of_archive() + after)
     assert (
-        message
-        == "m.tar.gz: data after the tar end-of-archive marker at offset 512"
-        + " (ERROR_CODE: TAR_CORRUPT)"
+        message == "m.tar.gz: data after the tar end-of-archive marker at offset 512 "
+        "(ERROR_CODE: TAR_CORRUPT)"
     )
 
 
