@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 MAX_SYMLINK_HOPS = 40
 FORBIDDEN_KINDS = {"chardev": "character device", "blockdev": "block device", "fifo": "FIFO"}
 SETUID, SETGID, STICKY = 0o4000, 0o2000, 0o1000
+# The longest file name that Linux file systems (and most others) store.
+NAME_MAX = 255
 
 Parts = Tuple[str, ...]
 # A component that is not empty and not ".": those name the directory they are in.
@@ -151,6 +153,15 @@ class TreeChecker:
             if kind == "dir":
                 return  # "./" names the root itself
             raise self._fail(name, "empty name")
+        for part in parts[depth:]:  # the parts above are in the tree, checked already
+            # A character is at most 4 bytes of UTF-8: short parts need no encoding.
+            size = len(part.encode("utf-8", "surrogateescape")) if len(part) > NAME_MAX // 4 else 0
+            if size > NAME_MAX:
+                # Every reader would fail to extract it (the repack with exit 3),
+                # so the splice must not pass it downstream either.
+                raise self._fail(
+                    name, f"a path component of {size} bytes; file systems hold at most {NAME_MAX}"
+                )
         made = depth == len(parts) - 1  # the parent directory exists
         existing = node.child(parts[-1]) if made else None
         if existing is not None and not (existing.kind in ("dir", "implicit") and kind == "dir"):

@@ -54,7 +54,7 @@ def metadata_flood(n: int) -> bytes:
     """``n`` symlinks whose names and targets are 4,000 bytes each: under each cap alone."""
     members = []
     for i in range(n):
-        name = b"n" * 3990 + b"%010d" % i
+        name = b"/".join([b"n" * 250] * 15) + b"/%0239d" % i
         members.append(pax([(b"path", name), (b"linkpath", b"t" * 4000)]))
         members.append(header(b"x", b"2", linkname=b"x"))
     return _gz(_file(b"f", b"x") + b"".join(members) + END)
@@ -100,8 +100,9 @@ def pax_header_flood(n: int) -> bytes:
 
 @shape
 def long_name_flood(n: int) -> bytes:
-    """``n`` members whose GNU long names are 4,000 bytes each."""
-    members = (gnu_long(b"L", b"n" * 3990 + b"%010d" % i) + _file(b"x") for i in range(n))
+    """``n`` members whose GNU long names are 4,000 bytes each (in components of 250)."""
+    stem = b"/".join([b"n" * 250] * 15)
+    members = (gnu_long(b"L", stem + b"/%0239d" % i) + _file(b"x") for i in range(n))
     return _gz(b"".join(members) + END)
 
 

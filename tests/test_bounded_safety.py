@@ -374,3 +374,38 @@ def test_directories_that_names_imply_are_capped(tmp_path: Path) -> None:
     _write(tmp_path / "input" / "model" / "model.tar.gz", _file("a/b/c/f", b"x"))
     assert main(["--root", str(tmp_path), "-q", "--max-members", "2"]) == 2
     assert main(["--root", str(tmp_path), "-q", "--max-members", "3"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("part", "refused"),
+    [("n" * 255, False), ("n" * 256, True), ("é" * 127, False), ("é" * 128, True)],
+)
+def test_a_path_component_no_file_system_holds_is_refused(part: str, refused: bool) -> None:
+    # 256 bytes in one component: the repack failed with exit 3 (ENAMETOOLONG) where
+    # the splice passed the archive on to readers that fail the same way.
+    checker = TreeChecker("m.tar.gz")
+    if not refused:
+        checker.add(f"d/{part}/f", "file", 0o644, "")
+        return
+    with pytest.raises(ValidationError) as caught:
+        checker.add(f"d/{part}/f", "file", 0o644, "")
+    size = len(part.encode())
+    assert str(caught.value) == (
+        f"m.tar.gz: unsafe member 'd/{part}/f': a path component of {size} bytes; "
+        "file systems hold at most 255 (ERROR_CODE: UNSAFE_MEMBER)"
+    )
+
+
+def test_a_long_component_is_refused_in_every_strategy(tmp_path: Path) -> None:
+    _write(tmp_path / "input" / "model" / "model.tar.gz", _file("n" * 256, b"x"))
+    message = tmp_path / "message"
+    assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 2  # fallback
+    assert "a path component of 256 bytes" in message.read_text()
+    config = tmp_path / "input" / "config" / "hyperparameters.json"
+    config.parent.mkdir(parents=True)
+    config.write_bytes(b"{}")
+    for strategy in ("auto", "splice", "repack"):
+        message = tmp_path / "message"
+        argv = ["--root", str(tmp_path), "--strategy", strategy, "--message-file", str(message)]
+        assert main(argv) == 2, strategy
+        assert "a path component of 256 bytes" in message.read_text()
