@@ -43,7 +43,14 @@ from .contract import DEFAULT_ROOT, HYPERPARAMETERS, MODEL, OUTPUT_DIR, OUTPUT_N
 from .errors import DummyTrainingError
 from .repack import extract_tarfile
 
-CASES = Path(__file__).resolve().parent.parent / "fixtures" / "cases"
+
+def default_cases(package: Path) -> Path:
+    """The checkout's ``fixtures/cases`` beside ``package``, else the wheel's packaged copy."""
+    checkout = package.parent / "fixtures" / "cases"
+    return checkout if checkout.is_dir() else package / "_fixtures" / "cases"
+
+
+CASES = default_cases(Path(__file__).resolve().parent)
 CATEGORIES = (
     "valid",
     "corrupt",
