@@ -123,11 +123,11 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
 
 def _message_file(argv: Sequence[str]) -> Path | None:
     """``--message-file`` from a command line that did not parse as a whole."""
-    lenient = argparse.ArgumentParser(add_help=False)
+    lenient = _Parser(add_help=False)  # it raises instead of printing and exiting
     lenient.add_argument("--message-file", type=Path)
     try:
         found, _ = lenient.parse_known_args(argv)
-    except SystemExit:  # --message-file without its value
+    except _UsageError:  # --message-file without its value
         return None
     path: Path | None = found.message_file
     return path

@@ -209,3 +209,14 @@ def test_a_failure_at_the_cli_ends_both_lines_with_its_code(
     written = message.read_text(encoding="utf-8")
     assert written.endswith(": archive holds no regular file (ERROR_CODE: NO_REGULAR_FILE)")
     assert f"\nERROR: {written}\n" in capsys.readouterr().err
+
+
+def test_a_usage_error_with_a_bare_message_file_flag_still_names_usage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "--message-file" is the last word, so no file can be written; the exit code and
+    # the ERROR: line still say USAGE.
+    assert main(["--no-such-flag", "--message-file"]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("(ERROR_CODE: USAGE)")
+    assert list(tmp_path.iterdir()) == []

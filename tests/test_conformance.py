@@ -558,3 +558,8 @@ def test_contract_paths_give_each_case_a_private_opt_ml_output(
         "corrupt-empty-tar": ("fail", "x (ERROR_CODE: EMPTY_FILE)\n"),
     }
     assert Path("/opt/ml/output").exists() == existed, "nothing is made on the host"
+
+
+def test_signals_are_named_and_unknown_numbers_shown_as_numbers() -> None:
+    assert conformance._signal_name(9) == "SIGKILL"
+    assert conformance._signal_name(999) == "999"
