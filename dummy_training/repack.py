@@ -88,20 +88,22 @@ def extract_tarfile(
     try:
         stage = tempfile.mkdtemp(prefix=".dummy_training-extract-", dir=stage_parent)
     except OSError as exc:
-        raise ProcessingError(
-            f"{dest}: extraction failed: {exc.strerror or exc}", os_code(exc, "OUTPUT_NOT_WRITABLE")
-        ) from exc
+        raise _extraction_failed(dest, exc) from exc
     try:
         _extract(Path(tar_path), stage, expected)
         _check_room(stage, dest)
         dest.mkdir(parents=True, exist_ok=True)
         _move_into(stage, str(dest))
     except OSError as exc:
-        raise ProcessingError(
-            f"{dest}: extraction failed: {exc.strerror or exc}", os_code(exc, "OUTPUT_NOT_WRITABLE")
-        ) from exc
+        raise _extraction_failed(dest, exc) from exc
     finally:
         remove_tree(stage)
+
+
+def _extraction_failed(dest: Path, exc: OSError) -> ProcessingError:
+    return ProcessingError(
+        f"{dest}: extraction failed: {exc.strerror or exc}", os_code(exc, "OUTPUT_NOT_WRITABLE")
+    )
 
 
 def _stage_parent(dest: Path) -> str:

@@ -182,24 +182,6 @@ def test_a_manifest_usage_error_names_the_code(capsys: pytest.CaptureFixture[str
     )
 
 
-def test_an_unexpected_error_has_a_code_in_the_message_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from dummy_training import job
-
-    write_model(tmp_path, SMALL)
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise KeyError("boom")
-
-    monkeypatch.setattr(job, "derived_mtime", broken)
-    message = tmp_path / "message"
-    assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 4
-    assert message.read_text(encoding="utf-8") == (
-        "unexpected error (a bug in dummy_training): KeyError('boom') (ERROR_CODE: INTERNAL)"
-    )
-
-
 def test_a_failure_at_the_cli_ends_both_lines_with_its_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

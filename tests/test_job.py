@@ -119,7 +119,9 @@ def test_unexpected_errors_exit_4_with_a_traceback(
     assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 4
     err = capsys.readouterr().err
     assert "Traceback" in err and "a bug in dummy_training" in err
-    assert message.read_text().startswith("unexpected error")
+    assert message.read_text(encoding="utf-8") == (
+        "unexpected error (a bug in dummy_training): KeyError('boom') (ERROR_CODE: INTERNAL)"
+    )
     assert not output_of(tmp_path).exists()
 
 
