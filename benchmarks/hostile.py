@@ -2,12 +2,14 @@
 
 Run from a clone with no install (``tox -e hostile`` does the same)::
 
-    python benchmarks/hostile.py [--only NAME,...] [--scale NAME=N ...]
+    python benchmarks/hostile.py [--only NAME,...] [--scale NAME=N ...] [--repack]
 
 Each shape (tests/hostile.py) is built once at the scale that the bounded-work report
 found slow, then ``python -m dummy_training`` runs on it in its own process, forked by
 a small launcher that takes wall time, peak RSS and the exit code from ``os.wait4``.
-The output is a Markdown table to paste into RELIABILITY.md.
+The output is a Markdown table to paste into RELIABILITY.md. With ``--repack`` each
+run is given a hyperparameters file and ``--strategy repack``: the extraction and the
+packing of the shape's tree are timed too.
 """
 
 from __future__ import annotations
@@ -61,9 +63,13 @@ print(time.perf_counter() - start, usage.ru_maxrss, code)
 """
 
 
-def run(model: Path, out: Path) -> tuple[float, int, int]:
+def run(model: Path, out: Path, repack: bool = False) -> tuple[float, int, int]:
     argv = [sys.executable, "-m", "dummy_training", "--model", str(model)]
     argv += ["--output-dir", str(out), "--message-file", os.devnull, "-q"]
+    if repack:
+        hyperparameters = model.with_name("hyperparameters.json")
+        hyperparameters.write_bytes(b"{}")
+        argv += ["--hyperparameters", str(hyperparameters), "--strategy", "repack"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-S", "-c", LAUNCHER, *argv],
@@ -89,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated shape names")
     parser.add_argument("--scale", action="append", default=[], metavar="NAME=N")
+    parser.add_argument("--repack", action="store_true", help="add hyperparameters; repack")
     ns = parser.parse_args(argv)
     scales = dict(SCALES)
     scales.update((k, int(v)) for k, v in (item.split("=", 1) for item in ns.scale))
@@ -101,12 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, n in runs:
             model = Path(tmp) / "model.tar.gz"
             model.write_bytes(SHAPES[name](n))
-            seconds, rss_kib, code = run(model, Path(tmp) / "out")
+            seconds, rss_kib, code = run(model, Path(tmp) / "out", ns.repack)
             size = human(model.stat().st_size)
             print(f"| {name} | {n:,} | {size} | {seconds:.2f} | {rss_kib / 1024:.0f} | {code} |")
             sys.stdout.flush()
             model.unlink()
-    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    mode = "--strategy repack" if ns.repack else "default strategy"
+    when = time.strftime("%Y-%m-%d")
+    print(f"\n{when}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, {mode}")
     return 0
 
 

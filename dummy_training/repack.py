@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import gzip
 import logging
 import os
@@ -13,11 +12,12 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 from .atomic import Written, atomic_write, ensure_directory
 from .crosscheck import as_read, as_scanned
 from .errors import DummyTrainingError, ProcessingError, ValidationError, os_code
+from .fdtree import Cursor, remove_tree, walk
 from .progress import Progress
 from .safety import TreeChecker, split_name
 from .scan import scan
@@ -44,20 +44,6 @@ def dir_mode(mode: int) -> int:
     return mode & 0o755 | 0o700
 
 
-def _sanitized(member: tarfile.TarInfo, kind: str, mtime: int) -> tarfile.TarInfo:
-    clean = copy.copy(member)
-    if kind in ("file", "hardlink"):
-        clean.mode = file_mode(member.mode)
-    elif kind == "dir":
-        clean.mode = dir_mode(member.mode)
-    clean.uid = clean.gid = 0
-    clean.uname = clean.gname = ""
-    # The scan's exact integer: tarfile reads a pax mtime as a float, which rounds
-    # times near 2**63 out of range (OverflowError from os.utime) and others inexactly.
-    clean.mtime = mtime
-    return clean
-
-
 def extract_tarfile(
     tar_path: Path, extract_path: Path, members: Sequence[Member] | None = None
 ) -> None:
@@ -66,9 +52,10 @@ def extract_tarfile(
     The whole archive is validated first, with the same messages as ``validate_model``
     (``members`` are the scan's, when the caller has scanned it already), and tarfile
     must then yield exactly those members. The checks are this package's own and
-    behave alike on every Python; where ``tarfile.data_filter`` exists it runs as
-    well. Directory modes, times and implicit parents are then fixed so that the tree
-    depends only on the archive.
+    behave alike on every Python, and every write is made relative to a directory
+    opened without following symlinks, so the kernel itself keeps the extraction
+    inside. Modes follow ``tarfile.data_filter``'s rules; directory modes, times and
+    implicit parents are then fixed so that the tree depends only on the archive.
 
     Extraction goes into a temporary directory beside ``extract_path``, on the same
     file system (inside it when it is a mount point), and is moved into place only
@@ -123,24 +110,26 @@ _PORTABLE_TIMES = range(-(1 << 31), 1 << 31)
 
 
 def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
-    """Extract into the empty directory ``stage``; raise on the first unsafe or unread member."""
+    """Extract into the empty directory ``stage``; raise on the first unsafe or unread member.
+
+    tarfile reads; the writes are this package's own, made relative to open
+    directories reached one component at a time without following any symlink
+    (fdtree), so the kernel keeps them inside ``stage`` on every Python and the work
+    is linear in the bytes of the names. tarfile.extract would hand the kernel full
+    paths, and its data_filter resolves each member's path with realpath(), one
+    lstat of a growing path per level: both cost the square of the depth.
+    """
     checker = TreeChecker(str(tar_path), quiet=True)  # the scan has said what it noticed
-    explicit_dirs: dict[str, tuple[int, int]] = {}
-    symlinks: list[tuple[str, int]] = []
-    parents: set[str] = set()
+    # Explicit directories' modes and times, by inode: they are set once all is written.
+    explicit: dict[int, tuple[int, int]] = {}
     newest = count = 0
     unusual_time = False
-    data_filter = getattr(tarfile, "data_filter", None)
-    options: dict[str, Any] = {} if data_filter is None else {"filter": data_filter}
     try:
         # GzipFile under stream mode, not "r|gz": tarfile's own stream reader stops
         # silently at the end of the first gzip member and misreads FEXTRA.
         with gzip.open(tar_path, "rb") as compressed, tarfile.open(
             fileobj=compressed, mode="r|"
-        ) as archive:
-            # Without data_filter the checks above are the whole defence; this also
-            # keeps Python 3.12+ from warning when the filter is hidden in tests.
-            archive.extraction_filter = None if data_filter else (lambda member, path: member)
+        ) as archive, Cursor(stage) as cursor, Cursor(stage) as sources:
             for index, member in enumerate(archive):
                 _same_member(tar_path, index, member, expected)
                 count = index + 1
@@ -159,77 +148,63 @@ def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
                         mtime,
                     )
                 parts = split_name(member.name)
-                if not parts:
-                    continue
-                relative = "/".join(parts)
-                # Made here, shallowest first, so that tarfile never runs os.makedirs,
-                # which recurses once per level and fails past the recursion limit.
-                for parent in reversed(_add_parents(parents, relative)):
-                    os.mkdir(os.path.join(stage, parent))
-                if kind == "dir":
-                    parents.add(relative)  # tarfile makes it; members below stop here
-                    explicit_dirs[relative] = (dir_mode(member.mode), mtime)
-                elif kind == "symlink":
-                    symlinks.append((relative, mtime))
-                archive.extract(_sanitized(member, kind, mtime), stage, **options)
+                if parts:  # "./" names the stage itself, whose mode and time are not kept
+                    where = cursor.reach(parts[:-1], make=True)
+                    _make(archive, member, kind, mtime, where, parts[-1], sources, explicit)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise ValidationError(f"{tar_path}: cannot read archive: {exc}", "REFUSED_DIALECT") from exc
     _same_member(tar_path, count, None, expected)
     checker.finish()
-    for relative, mtime in symlinks:
-        os.utime(os.path.join(stage, relative), (mtime, mtime), follow_symlinks=False)
-    # Deepest first, so that setting a parent's time is the last change to it.
-    for relative in sorted(parents | explicit_dirs.keys(), key=_depth, reverse=True):
-        mode, mtime = explicit_dirs.get(relative, (0o755, newest))
-        directory = os.path.join(stage, relative)
-        os.chmod(directory, mode)
-        os.utime(directory, (mtime, mtime))
+    # Only entries made in a directory change its time, so the order does not matter.
+    for entry in walk(stage):
+        if stat.S_ISDIR(entry.st.st_mode):
+            mode, mtime = explicit.get(entry.st.st_ino, (0o755, newest))
+            os.chmod(entry.name, mode, dir_fd=entry.parent)
+            os.utime(entry.name, (mtime, mtime), dir_fd=entry.parent, follow_symlinks=False)
 
 
-def _depth(relative: str) -> int:
-    return relative.count("/")
+def _make(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    kind: str,
+    mtime: int,
+    where: int,
+    name: str,
+    sources: Cursor,
+    explicit: dict[int, tuple[int, int]],
+) -> None:
+    """Make one member as ``name`` in the open directory ``where``.
 
-
-def _add_parents(parents: set[str], relative: str) -> list[str]:
-    """Add the parent directories of ``relative`` to ``parents``, which holds every
-    ancestor of each path in it, and return the new ones, deepest first.
-
-    The walk stops at the first parent known, so a member costs its name's length
-    plus the new directories it brings.
+    The checker has refused duplicates (but of directories), so nothing stands at
+    ``name`` unless it is a directory already. Modes follow PEP 706's data filter.
     """
-    added = []
-    cut = relative.rfind("/")
-    while cut > 0:
-        parent = relative[:cut]
-        if parent in parents:
-            break
-        parents.add(parent)
-        added.append(parent)
-        cut = relative.rfind("/", 0, cut)
-    return added
-
-
-def remove_tree(top: str | Path) -> None:
-    """Remove a directory tree as far as possible, never raising.
-
-    Unlike shutil.rmtree (before Python 3.13) it does not recurse once per level,
-    which fails past the recursion limit on a tree the archive made deep.
-    """
-    directories = []
-    pending = [os.fspath(top)]
-    while pending:
-        directory = pending.pop()
-        directories.append(directory)
-        with contextlib.suppress(OSError), os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-    for directory in reversed(directories):
-        with contextlib.suppress(OSError):
-            os.rmdir(directory)
+    if kind == "dir":
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=where)
+        inode = os.stat(name, dir_fd=where, follow_symlinks=False).st_ino
+        explicit[inode] = (dir_mode(member.mode), mtime)
+    elif kind == "symlink":
+        os.symlink(member.linkname, name, dir_fd=where)
+        os.utime(name, (mtime, mtime), dir_fd=where, follow_symlinks=False)
+    elif kind == "hardlink":
+        target = split_name(member.linkname)
+        source = sources.reach(target[:-1])
+        os.link(target[-1], name, src_dir_fd=source, dst_dir_fd=where, follow_symlinks=False)
+        # As tarfile does: a hard link's mode and time are its inode's.
+        os.chmod(name, file_mode(member.mode), dir_fd=where)
+        os.utime(name, (mtime, mtime), dir_fd=where)
+    else:
+        data = archive.extractfile(member)
+        assert data is not None  # a regular file: the kinds above are the only others
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = os.open(name, flags, 0o600, dir_fd=where)
+        try:
+            with open(fd, "wb", closefd=False) as out:
+                shutil.copyfileobj(data, out, READ_CHUNK)
+            os.chmod(fd, file_mode(member.mode))
+            os.utime(fd, (mtime, mtime))
+        finally:
+            os.close(fd)
 
 
 def _pairs(stage: str, dest: str) -> Iterator[tuple[str, str, os.stat_result, bool]]:
@@ -296,48 +271,28 @@ def _same_member(
         )
 
 
-def _walk(root: str, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
-    """Every entry below ``root/prefix``, sorted, each directory followed by its contents.
-
-    A stack, not recursion: nested generators pass each entry up through every level
-    (work growing with depth) and stop at the recursion limit on a deep tree.
-    """
-    levels = [(prefix, iter(sorted(os.listdir(os.path.join(root, prefix)))))]
-    while levels:
-        here, names = levels[-1]
-        for name in names:
-            relative = here + name
-            st = os.lstat(os.path.join(root, relative))
-            yield relative, st
-            if stat.S_ISDIR(st.st_mode):
-                below = relative + "/"
-                levels.append((below, iter(sorted(os.listdir(os.path.join(root, below))))))
-                break
-        else:
-            levels.pop()
-
-
 def write_tree(out: Writable, source_dir: Path, level: int = LEVEL) -> int:
     """Write ``source_dir`` as a deterministic tar.gz to ``out``; return the entry count.
 
     Entries are sorted, named relative to the directory without a ``./`` prefix, owned
     by 0/0 with empty names, and carry whole-second mtimes from the file system.
     """
-    root = str(source_dir)
-    entries = list(_walk(root))
-    progress = Progress("pack", sum(st.st_size for _, st in entries if stat.S_ISREG(st.st_mode)))
+    total = sum(e.st.st_size for e in walk(source_dir) if stat.S_ISREG(e.st.st_mode))
+    progress = Progress("pack", total)
     gz = GzipWriter(out, level)
     seen: dict[tuple[int, int], str] = {}
-    for relative, st in entries:
+    count = 0
+    for relative, st, parent, name in walk(source_dir):
+        count += 1
         mode, mtime = stat.S_IMODE(st.st_mode) & 0o777, _seconds(st.st_mtime_ns)
         if stat.S_ISDIR(st.st_mode):
             gz.write(header("dir", relative + "/", mode=mode, mtime=mtime))
         elif stat.S_ISLNK(st.st_mode):
-            link = os.readlink(os.path.join(root, relative))
+            link = os.readlink(name, dir_fd=parent)
             gz.write(header("symlink", relative, mode=0o777, mtime=mtime, linkname=link))
         elif not stat.S_ISREG(st.st_mode):
             raise ProcessingError(
-                f"{os.path.join(root, relative)}: not a file, directory or symlink",
+                f"{os.path.join(source_dir, relative)}: not a file, directory or symlink",
                 "ENVIRONMENT_ERROR",
             )
         elif st.st_nlink > 1 and (st.st_dev, st.st_ino) in seen:
@@ -346,11 +301,13 @@ def write_tree(out: Writable, source_dir: Path, level: int = LEVEL) -> int:
         else:
             seen[(st.st_dev, st.st_ino)] = relative
             gz.write(header("file", relative, size=st.st_size, mode=mode, mtime=mtime))
-            _copy_data(gz, os.path.join(root, relative), st.st_size, progress)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=parent)
+            with open(fd, "rb") as f:
+                _copy_data(gz, f, os.path.join(source_dir, relative), st.st_size, progress)
             log.debug("added %s (%d bytes)", relative, st.st_size)
     gz.write(end_of_archive())
     gz.close()
-    return len(entries)
+    return count
 
 
 def _seconds(ns: int) -> int:
@@ -360,18 +317,17 @@ def _seconds(ns: int) -> int:
     return whole if ns >= 0 else -whole
 
 
-def _copy_data(gz: GzipWriter, path: str, size: int, progress: Progress) -> None:
+def _copy_data(gz: GzipWriter, f: BinaryIO, path: str, size: int, progress: Progress) -> None:
     remaining = size
-    with open(path, "rb") as f:
-        while remaining:
-            data = f.read(min(remaining, READ_CHUNK))
-            if not data:
-                raise ProcessingError(
-                    f"{path}: file shrank while it was being packed", "ENVIRONMENT_ERROR"
-                )
-            gz.write(data)
-            progress.advance(len(data))
-            remaining -= len(data)
+    while remaining:
+        data = f.read(min(remaining, READ_CHUNK))
+        if not data:
+            raise ProcessingError(
+                f"{path}: file shrank while it was being packed", "ENVIRONMENT_ERROR"
+            )
+        gz.write(data)
+        progress.advance(len(data))
+        remaining -= len(data)
     gz.write(padding(size))
 
 

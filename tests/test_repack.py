@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -15,6 +16,7 @@ from archives import gz, tar_bytes
 from casekit import REPO, copy_case, snapshot_files
 from dummy_training import create_tarfile, extract_tarfile, main, repack
 from dummy_training.errors import InputNotFoundError, ProcessingError, ValidationError
+from dummy_training.fdtree import Entry
 from dummy_training.tarwrite import USTAR_MAX_OCTAL, header
 
 
@@ -79,14 +81,18 @@ def test_a_file_that_shrinks_while_packing_fails(
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_bytes(b"12345")
-    real_walk = repack._walk
+    real_walk = repack.walk
+    walks = []
 
-    def walk_then_shrink(root: str, prefix: str = ""):  # type: ignore[no-untyped-def]
-        entries = list(real_walk(root, prefix))
-        (src / "f").write_bytes(b"12")
-        return iter(entries)
+    def walk_then_shrink(top: Path) -> Iterator[Entry]:
+        # The first walk sums the sizes; the file shrinks before the second reads it.
+        walks.append(top)
+        for entry in real_walk(top):
+            if len(walks) == 2:
+                (src / "f").write_bytes(b"12")
+            yield entry
 
-    monkeypatch.setattr(repack, "_walk", walk_then_shrink)
+    monkeypatch.setattr(repack, "walk", walk_then_shrink)
     with pytest.raises(ProcessingError, match="shrank"):
         create_tarfile(tmp_path / "t.tar.gz", src)
 
