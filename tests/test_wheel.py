@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from dummy_training import conformance
 
 # What a build reads; copied so that building never writes build/ or egg-info
 # into the checkout while other runs use it.
-SOURCES = ("pyproject.toml", "README.md", "dummy_training", "fixtures")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "dummy_training", "fixtures")
+# pip never reaches an index: the wheel has no dependencies to fetch.
+OFFLINE = ("--no-index", "--no-deps", "-q")
 
 
 def _unavailable(why: str) -> None:
@@ -31,8 +34,8 @@ def _run(
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv (no system site-packages) with only the wheel installed."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built offline from a copy of the checkout's sources."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     for name in SOURCES:
@@ -50,20 +53,39 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         found = _run([sys.executable, *probe], cwd=tmp)
         if found.returncode != 0:
             _unavailable(f"pip, setuptools or venv missing: {found.stderr[-2000:]}")
-    offline = ["--no-index", "--no-deps", "-q"]
-    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", *offline]
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", *OFFLINE]
     build = _run([*pip_wheel, str(src), "-w", str(tmp / "dist")], cwd=tmp)
     assert build.returncode == 0, build.stderr
     wheels = list((tmp / "dist").glob("dummy_training-*.whl"))
     assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv (no system site-packages) with only the wheel installed."""
+    tmp = tmp_path_factory.mktemp("venv")
     env = tmp / "venv"
     made = _run([sys.executable, "-m", "venv", str(env)], cwd=tmp)
     if made.returncode != 0:
         _unavailable(f"python -m venv: {made.stderr.strip()[-2000:]}")
-    pip_install = [str(env / "bin" / "python"), "-m", "pip", "install", *offline]
-    install = _run([*pip_install, str(wheels[0])], cwd=tmp)
+    pip_install = [str(env / "bin" / "python"), "-m", "pip", "install", *OFFLINE]
+    install = _run([*pip_install, str(wheel)], cwd=tmp)
     assert install.returncode == 0, install.stderr
     return env
+
+
+def test_wheel_ships_the_suite_data_and_no_generator(wheel: Path) -> None:
+    prefix = "dummy_training/_fixtures/"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    shipped = {name[len(prefix) :] for name in names if name.startswith(prefix)}
+    data = {"SUITE_VERSION", "case.schema.json", "SHA256SUMS", "CATEGORIES.md"}
+    cases = {p.relative_to(CASES.parent).as_posix() for p in CASES.rglob("*") if p.is_file()}
+    assert shipped == data | cases
+    # fixtures/generate.py and the fixtures/generator/ package are the checkout's tools.
+    tools = [n for n in names if n.endswith("/generate.py") or "generator/" in n]
+    assert not tools, tools
 
 
 def installed(env: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
