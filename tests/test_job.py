@@ -212,8 +212,13 @@ def test_cases_without_tarfile_data_filter(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Pythons before 3.8.17 lack tarfile.data_filter: the project's own checks must suffice."""
-    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    """Pythons before 3.8.17 lack tarfile.data_filter: the project's own checks must
+    suffice, and tarfile's filter is never consulted on any Python."""
+
+    def consulted(*args: object) -> None:
+        raise AssertionError("tarfile.data_filter was called")
+
+    monkeypatch.setattr(tarfile, "data_filter", consulted, raising=False)
     case = load_case(case_id)
     root = copy_case(case_id, tmp_path)
     assert main(expand(case["args"], case, root)) == case["exit_code"]
