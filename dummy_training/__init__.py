@@ -1,9 +1,10 @@
 """A SageMaker dummy training step: validate a model.tar.gz, add hyperparameters.json."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: this file must parse on Python 3.6,
+# so that `oldest` can refuse it in one line.
 __version__ = "0.1.0"
 
+from . import oldest  # noqa: F401  (first: exits 4 on a Python older than 3.7)
 from .atomic import copy_file, ensure_directory
 from .cli import main
 from .errors import (

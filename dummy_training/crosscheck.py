@@ -24,7 +24,7 @@ _KINDS = {
 def as_read(info: tarfile.TarInfo) -> tuple[str, str, int, str]:
     """Name, kind, size and link target of a member as tarfile read it.
 
-    Python 3.8 and 3.9 keep the '/' of a directory named by a GNU long name; the
+    Python 3.7 to 3.9 keep the '/' of a directory named by a GNU long name; the
     directory is the same one, so the slash is not a difference.
     """
     return (

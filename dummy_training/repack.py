@@ -108,6 +108,10 @@ def _stage_parent(dest: Path) -> str:
 # to 1901..2446), as it does for GNU tar and bsdtar.
 _PORTABLE_TIMES = range(-(1 << 31), 1 << 31)
 
+# gzip.BadGzipFile is new in Python 3.8. Python 3.7's gzip raises a bare OSError, with
+# no errno, for the same faults (not gzip, bad CRC or length, unknown method).
+_BAD_GZIP = getattr(gzip, "BadGzipFile", OSError)
+
 
 def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
     """Extract into the empty directory ``stage``; raise on the first unsafe or unread member.
@@ -151,7 +155,9 @@ def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
                 if parts:  # "./" names the stage itself, whose mode and time are not kept
                     where = cursor.reach(parts[:-1], make=True)
                     _make(archive, member, kind, mtime, where, parts[-1], sources, explicit)
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, _BAD_GZIP) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the system's, not the archive's (only Python 3.7 catches it here)
         raise ValidationError(f"{tar_path}: cannot read archive: {exc}", "REFUSED_DIALECT") from exc
     _same_member(tar_path, count, None, expected)
     checker.finish()

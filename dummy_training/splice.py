@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from .tarwrite import GZIP_HEADER, header, padding
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:  # typing.Protocol is new in 3.8; at run time the protocols here only document
+    Protocol = object
 
 ENTRY_NAME = "hyperparameters.json"
 _TRAILER = struct.Struct("<II")
@@ -18,9 +23,9 @@ class Patchable(Protocol):
 
     size: int
 
-    def write(self, data: bytes, /) -> int: ...
+    def write(self, __data: bytes) -> int: ...
 
-    def patch(self, offset: int, data: bytes, /) -> None: ...
+    def patch(self, __offset: int, __data: bytes) -> None: ...
 
 
 def entry(data: bytes, mtime: int) -> bytes:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Iterable, Iterator, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from . import pax, tarfields
 from .errors import ValidationError, not_an_archive
 from .tarfields import BLOCK, checksum_ok, refuse
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:  # typing.Protocol is new in 3.8; at run time the protocols here only document
+    Protocol = object
 
 ZERO_BLOCK = bytes(BLOCK)
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:  # typing.Protocol is new in 3.8; at run time the protocols here only document
+    Protocol = object
 
 BLOCK = 512
 USTAR_MAX_OCTAL = 8**11 - 1
@@ -120,7 +125,7 @@ def xfl(level: int) -> int:
 class Writable(Protocol):
     """Anything bytes can be written to: a file, or the hashing writer of ``atomic``."""
 
-    def write(self, data: bytes, /) -> int: ...
+    def write(self, __data: bytes) -> int: ...
 
 
 class GzipWriter:
