@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 from . import oldest  # noqa: F401  (first: exits 4 on a Python older than 3.7)
 from .atomic import copy_file, ensure_directory
 from .cli import main
+from .contract import HYPERPARAMS_INPUT_PATH, MODEL_INPUT_PATH, MODEL_OUTPUT_DIR
 from .errors import (
     CODES,
     DummyTrainingError,
@@ -20,6 +21,9 @@ from .scan import Manifest, scan
 
 __all__ = [
     "CODES",
+    "HYPERPARAMS_INPUT_PATH",
+    "MODEL_INPUT_PATH",
+    "MODEL_OUTPUT_DIR",
     "DummyTrainingError",
     "InputNotFoundError",
     "Manifest",

@@ -61,8 +61,11 @@ class _HashingWriter:
         return Written(self.size, self._sha.hexdigest())
 
 
-def ensure_directory(directory: Path) -> None:
-    """Create ``directory`` and its parents; ProcessingError if that is impossible."""
+def ensure_directory(directory: Path) -> bool:
+    """Create ``directory`` and its parents; ProcessingError if that is impossible.
+
+    Returns True, as the original step's function does (its tests assert it).
+    """
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -70,6 +73,7 @@ def ensure_directory(directory: Path) -> None:
             f"{directory}: cannot create output directory: {exc.strerror}",
             os_code(exc, "OUTPUT_NOT_WRITABLE"),
         ) from exc
+    return True
 
 
 def _unnamed(directory: Path) -> int | None:

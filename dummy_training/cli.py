@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+import dummy_training
+
 from . import __version__
-from .contract import MESSAGE_FILE, resolve
+from .contract import MESSAGE_FILE, Defaults, resolve
 from .errors import CODES, DummyTrainingError, with_code
 from .hyperparameters import HYPERPARAMETERS_MAX
 from .job import STRATEGIES, run
@@ -46,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, help="model archive (.tar.gz or .tgz)")
     parser.add_argument(
         "--hyperparameters", type=Path, help="hyperparameters JSON; must exist when given"
+    )
+    parser.add_argument(
+        "--require-hyperparameters",
+        action="store_true",
+        help="fail (exit 1) when the hyperparameters file is missing, instead of fallback mode",
     )
     parser.add_argument("--output-dir", type=Path, help="directory that receives model.tar.gz")
     parser.add_argument(
@@ -161,6 +168,20 @@ def _write_message(path: Path | None, message: str) -> None:
         log.warning("%s: cannot write the failure message: %s", target, exc.strerror)
 
 
+def _contract_defaults() -> Defaults:
+    """The contract paths, read now from the package's module-level constants.
+
+    The original was a single module named dummy_training, so its tests patch
+    ``dummy_training.MODEL_INPUT_PATH`` and the like; reading them at call time, from
+    that same place, keeps such tests pointing the step at their files.
+    """
+    return (
+        Path(dummy_training.MODEL_INPUT_PATH),
+        Path(dummy_training.HYPERPARAMS_INPUT_PATH),
+        Path(dummy_training.MODEL_OUTPUT_DIR),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the step (or the ``manifest`` command); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -174,7 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if ns.quiet else logging.DEBUG if ns.verbose else logging.INFO)
     try:
-        paths = resolve(ns.root, ns.model, ns.hyperparameters, ns.output_dir, ns.work_dir)
+        paths = resolve(
+            ns.root,
+            ns.model,
+            ns.hyperparameters,
+            ns.output_dir,
+            ns.work_dir,
+            require_hyperparameters=ns.require_hyperparameters,
+            defaults=_contract_defaults(),
+        )
         limits = Limits(
             ns.max_header_bytes,
             ns.max_members,

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from .atomic import Written, atomic_write, ensure_directory
-from .contract import Paths, resolve
+from .contract import Paths, describe_directory, resolve
 from .errors import ProcessingError, ValidationError
 from .hyperparameters import HYPERPARAMETERS_MAX, load_hyperparameters
 from .progress import rate
@@ -176,7 +176,7 @@ def run(
         "" if paths.hyperparameters_explicit else " (optional)",
         paths.output,
     )
-    check_model_path(paths.model)
+    check_model_path(paths.model, "--model")
     _refuse_same(paths.output, "model archive", paths.model)
     data: bytes | None = None
     if paths.hyperparameters_explicit or os.path.lexists(paths.hyperparameters):
@@ -185,6 +185,17 @@ def run(
         log.info("mode: add hyperparameters.json")
     else:
         log.info("mode: fallback, no hyperparameters file: validate and copy unchanged")
+        # A warning, though fallback is a documented mode: the usual cause is a
+        # hyperparameters file under another name, and the model then ships silently
+        # without it.
+        log.warning(
+            "no hyperparameters file at %s: the output has no hyperparameters.json; %s "
+            "(a SageMaker ProcessingInput keeps the S3 object's name: name the file %s, or "
+            "give --hyperparameters PATH; --require-hyperparameters makes this an error)",
+            paths.hyperparameters,
+            describe_directory(paths.hyperparameters.parent),
+            paths.hyperparameters.name,
+        )
     ensure_directory(paths.output_dir)
     if data is None:
         with atomic_write(paths.output) as out:

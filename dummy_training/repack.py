@@ -16,8 +16,14 @@ from typing import BinaryIO, Iterator, Sequence
 
 from .atomic import Written, atomic_write, ensure_directory
 from .crosscheck import as_read, as_scanned
-from .errors import DummyTrainingError, ProcessingError, ValidationError, os_code
-from .fdtree import Cursor, remove_tree, walk
+from .errors import (
+    DummyTrainingError,
+    InputNotFoundError,
+    ProcessingError,
+    ValidationError,
+    os_code,
+)
+from .fdtree import Cursor, open_directory, remove_tree, walk
 from .progress import Progress
 from .safety import TreeChecker, split_name
 from .scan import scan
@@ -338,13 +344,38 @@ def _copy_data(gz: GzipWriter, f: BinaryIO, path: str, size: int, progress: Prog
 
 
 def create_tarfile(output_tar_path: Path, source_dir: Path, level: int = LEVEL) -> Written:
-    """Pack ``source_dir`` into ``output_tar_path`` atomically and deterministically."""
+    """Pack ``source_dir`` into ``output_tar_path`` atomically and deterministically.
+
+    A missing ``source_dir`` raises InputNotFoundError, one that is not a directory
+    (or cannot be read) ProcessingError; both name the source, not the output.
+    """
+    _check_source(Path(source_dir))
     ensure_directory(Path(output_tar_path).parent)
     with atomic_write(Path(output_tar_path)) as out:
         count = write_tree(out, source_dir, level)
     result = out.result()
     log.info("packed %d entries into %s (%d bytes)", count, output_tar_path, result.size)
     return result
+
+
+def _check_source(source_dir: Path) -> None:
+    # Checked before the output is opened: inside atomic_write the same OSError would
+    # read as the output's ("write failed"), naming the wrong path.
+    try:
+        fd = open_directory(source_dir)
+    except FileNotFoundError:
+        raise InputNotFoundError(f"{source_dir}: source directory not found") from None
+    except OSError as exc:
+        # Not a directory, or unreadable: it exists, so not FILE_NOT_FOUND. No
+        # validation code fits a directory (they describe the model and the
+        # hyperparameters), and the package's callers pack a tree they built
+        # themselves, so a failure reading it is the environment's: ProcessingError,
+        # ENVIRONMENT_ERROR ("a read error"), as for a FIFO found inside the tree.
+        raise ProcessingError(
+            f"{source_dir}: source directory cannot be read: {exc.strerror}",
+            "ENVIRONMENT_ERROR",
+        ) from exc
+    os.close(fd)
 
 
 def add_hyperparameters(tree: Path, data: bytes, mtime: int) -> None:

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
+from .contract import describe_directory
 from .crosscheck import TarfileWitness
 from .errors import InputNotFoundError, ValidationError
 from .gzipstream import GzipHeader, SegmentSink, inflate
@@ -45,12 +46,18 @@ class Manifest(NamedTuple):
         }
 
 
-def check_model_path(path: Path) -> int:
-    """Refuse paths that cannot be a model archive before reading a byte; return its size."""
+def check_model_path(path: Path, flag: str | None = None) -> int:
+    """Refuse paths that cannot be a model archive before reading a byte; return its size.
+
+    ``flag`` is the option that names the model: a missing model's message then says
+    what its directory holds and suggests the flag.
+    """
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise InputNotFoundError(f"{path}: model archive not found") from None
+        raise InputNotFoundError(
+            f"{path}: model archive not found{_look_around(path, flag)}"
+        ) from None
     except OSError as exc:
         raise InputNotFoundError(
             f"{path}: model archive cannot be accessed: {exc.strerror}"
@@ -68,6 +75,16 @@ def check_model_path(path: Path) -> int:
     if st.st_size == 0:
         raise ValidationError(f"{path}: model archive is empty (0 bytes)", "EMPTY_FILE")
     return st.st_size
+
+
+def _look_around(path: Path, flag: str | None) -> str:
+    if flag is None:
+        return ""
+    # The commonest cause in a pipeline: the archive is there under its S3 name.
+    return (
+        f"; {describe_directory(path.parent)} (a SageMaker ProcessingInput keeps the S3 "
+        f"object's name: name the archive {path.name}, or give its path with {flag})"
+    )
 
 
 def scan(

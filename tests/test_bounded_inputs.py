@@ -360,7 +360,13 @@ def _bad_name(directory: Path, name: bytes) -> Path:
 @pytest.mark.parametrize(
     ("setup", "code", "cause"),
     [
-        ("missing", 1, "{shown}: model archive not found (ERROR_CODE: FILE_NOT_FOUND)"),
+        (
+            "missing",
+            1,
+            "{shown}: model archive not found; {tmp} is empty (a SageMaker ProcessingInput "
+            "keeps the S3 object's name: name the archive {name}, or give its path with "
+            "--model) (ERROR_CODE: FILE_NOT_FOUND)",
+        ),
         (
             "directory",
             2,
@@ -388,7 +394,7 @@ def test_a_non_utf8_model_path_gives_its_exit_code_and_message(
     args = ["--model", str(model), "--output-dir", str(tmp_path / "out")]
     assert main([*args, "--message-file", str(message)]) == code
     written = message.read_text(encoding="utf-8")
-    assert written == cause.format(shown=shown)
+    assert written == cause.format(shown=shown, tmp=tmp_path, name="x\\xff.tar.gz")
     err = stderr.text()
     assert err.count("ERROR: ") == 1
     assert f"ERROR: {written}\n" in err

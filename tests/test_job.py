@@ -135,7 +135,11 @@ def test_failure_message_goes_to_the_sagemaker_message_file(
     assert not default.exists()  # its directory does not exist: nothing is written
     default.parent.mkdir()
     assert main(["--root", str(root)]) == 1
-    line = f"{root}/input/model/model.tar.gz: model archive not found (ERROR_CODE: FILE_NOT_FOUND)"
+    line = (
+        f"{root}/input/model/model.tar.gz: model archive not found; {root}/input/model does not "
+        "exist (a SageMaker ProcessingInput keeps the S3 object's name: name the archive "
+        "model.tar.gz, or give its path with --model) (ERROR_CODE: FILE_NOT_FOUND)"
+    )
     expected = line.encode()
     assert default.read_bytes() == expected[:1024]
     error_lines = [

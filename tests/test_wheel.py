@@ -88,6 +88,13 @@ def test_wheel_ships_the_suite_data_and_no_generator(wheel: Path) -> None:
     assert not tools, tools
 
 
+def test_wheel_ships_the_typing_marker(wheel: Path) -> None:
+    # PEP 561: without it, type checkers ignore the package's annotations, whatever
+    # the "Typing :: Typed" classifier says.
+    with zipfile.ZipFile(wheel) as archive:
+        assert "dummy_training/py.typed" in archive.namelist()
+
+
 def installed(env: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The installed console script, with the venv first on PATH as after `activate`."""
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
