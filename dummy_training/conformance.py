@@ -5,8 +5,10 @@ command once per case in ``fixtures/cases/`` on a private copy of the case and
 checks the exit code, the output, the inputs and the case root afterwards, and for a
 failing case why it failed: a reason that is no crash, carrying the case's error code.
 ``--contract-paths CMD`` runs implementations that hard-code ``/opt/ml/processing``
-unmodified, each case bound there (and a private ``/opt/ml/output``) in a private
-mount namespace. See CONFORMANCE.md.
+unmodified, each case bound there (and a private ``/opt/ml/output``). Every command
+runs in a sandbox (bwrap, else unshare): the host read-only, /tmp, /var/tmp and HOME
+private, no network, the case's own directory the only one it can write. See
+CONFORMANCE.md.
 
 Placeholders in the command (replaced by shell-quoted values, then split like a
 shell would): ``{args}`` the case's arguments for the reference CLI, ``{root}``,
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fnmatch
 import hashlib
 import json
@@ -72,25 +75,34 @@ LEVELS = ("exit codes", "reasons", "codes")
 ML = DEFAULT_ROOT.parent  # /opt/ml, made private to each case
 OUTPUT_AT = ML / "output"  # SageMaker's: the message file's directory
 MESSAGE_NAME = "message"
-# Mount namespaces with a private /opt/ml (an empty tmpfs) that shows {case} at
-# /opt/ml/processing and {output} at /opt/ml/output, tried in order. Only /opt/ml
-# itself is made on the host when it is missing: its subdirectories are the tmpfs's.
-_BIND = (
-    'mkdir -p "$2" && mount -t tmpfs tmpfs "$2" && mkdir "$2/processing" "$2/output" '
-    '&& mount --bind "$0" "$2/processing" && mount --bind "$1" "$2/output" '
-    '&& shift 2 && exec "$@"'
-)
-_PLACES = ["{case}", "{output}", "{ml}"]
+# The sandbox (see CONFORMANCE.md): the host read-only, these directories private
+# (empty tmpfs), HOME an empty directory in the private /tmp, no network, and the
+# case's scratch directory the only writable host path.
+PRIVATE = (Path("/tmp"), Path("/var/tmp"))
+HOME = Path("/tmp/home")
+_BWRAP = [
+    *("--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-pid"),
+    *("--cap-drop", "ALL"),  # as root bwrap keeps them all: enough to remount / writable
+]
+_UNSHARE = ["--mount", "--net", "--ipc", "--propagation", "private"]
+# Tried in order: bwrap (as root, setuid or with user namespaces), then unshare as
+# root, then unshare in a user namespace.
 SANDBOXES = (
-    ("unshare", ["--mount", "--propagation", "private", "sh", "-c", _BIND, *_PLACES]),
-    ("unshare", ["--user", "--map-root-user", "--mount", "sh", "-c", _BIND, *_PLACES]),
-    (
-        "bwrap",
-        [
-            *("--dev-bind", "/", "/", "--tmpfs", "{ml}"),
-            *("--bind", "{case}", "{at}", "--bind", "{output}", "{output_at}", "--"),
-        ],
-    ),
+    ("bwrap", _BWRAP),
+    ("unshare", _UNSHARE),
+    ("unshare", ["--user", "--map-root-user", *_UNSHARE]),
+)
+ENVIRONMENT_ERROR = 3  # no sandbox: the machine, not the implementation, is the problem
+NO_SANDBOX = (
+    "error: no sandbox works here (tried bwrap, unshare as root and in a user namespace): "
+    "install bubblewrap, or give --no-sandbox to run the implementation unconfined"
+)
+_BANNER = "!" * 78
+UNCONFINED = (
+    f"{_BANNER}\nWARNING: --no-sandbox: the implementation runs unconfined, with your rights.\n"
+    "It can write anywhere you can (an unsafe member it extracts to an absolute path\n"
+    "lands on this machine), and use the network. Run only code you trust this way.\n"
+    f"{_BANNER}"
 )
 # A crash rather than a refusal: the shell's own diagnostics (dash "sh: 3: ...",
 # bash "x.sh: line 3: ...", zsh "zsh:3: ...") and a Python traceback.
@@ -136,12 +148,12 @@ class Result(NamedTuple):
 
 
 class Runner(NamedTuple):
-    """How to run the implementation: the command template and, for contract paths,
-    the namespace prefix (``None`` when the machine has none)."""
+    """How to run the implementation: the command template, whether it uses the
+    contract's paths, and the sandbox (``None`` under --no-sandbox)."""
 
     template: str
     contract: bool
-    sandbox: list[str] | None
+    sandbox: Sandbox | None
     timeout: float
     level: str = LEVELS[-1]
 
@@ -187,37 +199,219 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
-def find_sandbox() -> list[str] | None:
-    """A command prefix that binds ``{case}`` at /opt/ml/processing and ``{output}`` at
-    /opt/ml/output, or None if none works."""
-    for tool, args in SANDBOXES:
+class Sandbox(NamedTuple):
+    """A working sandbox: ``tool`` is "bwrap" or "unshare", ``prefix`` its path and
+    namespace options."""
+
+    tool: str
+    prefix: list[str]
+
+
+def find_sandbox(contract: bool) -> Sandbox | None:
+    """The first of SANDBOXES that confines a probe run here (with a private /opt/ml
+    when ``contract``), or None."""
+    for tool, options in SANDBOXES:
         path = shutil.which(tool)
-        if path is None:
-            continue
-        prefix = [path, *args]
-        with tempfile.TemporaryDirectory(prefix="dummy-training-probe-") as probe:
-            case, output = Path(probe, "case"), Path(probe, "output")
-            case.mkdir()
-            output.mkdir()
-            (case / "marker").touch()
-            (output / "marker").touch()
-            check = f"test -f {DEFAULT_ROOT}/marker && test -f {OUTPUT_AT}/marker"
-            argv = [*bind(prefix, case, output), "sh", "-c", check]
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
-        if done.returncode == 0:
-            return prefix
+        sandbox = Sandbox(tool, [path or tool, *options])
+        if path is not None and _confines(sandbox, contract):
+            return sandbox
     return None
 
 
-def bind(prefix: list[str], case_root: Path, output: Path) -> list[str]:
-    values = {
-        "{case}": str(case_root),
-        "{at}": str(DEFAULT_ROOT),
-        "{output}": str(output),
-        "{output_at}": str(OUTPUT_AT),
-        "{ml}": str(ML),
-    }
-    return [values.get(arg, arg) for arg in prefix]
+def _confines(sandbox: Sandbox, contract: bool) -> bool:
+    """Whether a probe in ``sandbox`` sees and writes its case, and its /tmp stays private."""
+    with tempfile.TemporaryDirectory(prefix="dummy-training-probe-") as probe:
+        scratch = Path(probe)
+        root, output = scratch / "case", scratch / "output"
+        for directory in (root, output):
+            directory.mkdir()
+            (directory / "marker").touch()
+        stray = PRIVATE[0] / f"{scratch.name}-stray"
+        seen = DEFAULT_ROOT if contract else root
+        check = f"test -f {shlex.quote(str(seen / 'marker'))}"
+        if contract:
+            check += f" && test -f {shlex.quote(str(OUTPUT_AT / 'marker'))}"
+        check += f" && touch {shlex.quote(str(seen / 'written'))} {shlex.quote(str(stray))}"
+        try:
+            argv = confine(
+                sandbox, ["sh", "-c", check], scratch, (root, output) if contract else None
+            )
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        except (ValueError, OSError, subprocess.SubprocessError):
+            return False
+        leaked = stray.exists()
+        if leaked:
+            stray.unlink()
+        return done.returncode == 0 and (root / "written").is_file() and not leaked
+
+
+# ("ro-bind" | "bind", source, at) | ("symlink", target, at) | ("tmpfs" | "dir" | "dev" |
+# "proc" | "remount-ro", at): bwrap's options of the same names.
+Op = Tuple[str, ...]
+
+
+def confine(
+    sandbox: Sandbox, argv: list[str], scratch: Path, contract: tuple[Path, Path] | None
+) -> list[str]:
+    """``argv`` run in ``sandbox``, in the runner's current directory, with ``scratch``
+    writable and, when ``contract`` gives (case root, output), a private /opt/ml that
+    shows them at /opt/ml/processing and /opt/ml/output. ValueError when the sandbox
+    cannot build that here."""
+    cwd = Path.cwd()
+    ops = mounts(scratch, contract, _named(argv, cwd))
+    env = {"HOME": str(HOME), "TMPDIR": str(PRIVATE[0])}
+    if sandbox.tool == "bwrap":
+        setenv = [arg for name, value in env.items() for arg in ("--setenv", name, value)]
+        return [
+            *sandbox.prefix,
+            *(arg for op in ops for arg in (f"--{op[0]}", *op[1:])),
+            *(*setenv, "--chdir", str(cwd), "--"),
+            *argv,
+        ]
+    return [*sandbox.prefix, "sh", "-c", _unshare_script(ops, cwd, env), "sh", *argv]
+
+
+def mounts(scratch: Path, contract: tuple[Path, Path] | None, named: list[Path]) -> list[Op]:
+    """What the sandbox mounts, in order: the host read-only, private /dev and /proc
+    (bwrap's), the private directories (with what the command names inside them bound
+    back read-only), the scratch directory writable and, for contract paths, a private
+    /opt/ml. Nothing is created on the host: where /opt/ml is missing, the deepest
+    directory above it that exists is hidden under a tmpfs that holds its entries, bound
+    read-only, and /opt/ml."""
+    base = _base(ML) if contract is not None else None
+    # bwrap's own root is a tmpfs: when / lacks /opt, it gets /'s entries instead of /.
+    ops: list[Op] = (
+        [("ro-bind", "/", "/")] if base != Path("/") else _entries(Path("/"), ML.parts[1])
+    )
+    ops += [("dev", "/dev"), ("proc", "/proc")]
+    private = [path for path in PRIVATE if _real_dir(path)]
+    ops += [("tmpfs", str(path)) for path in private]
+    ops.append(("dir", str(HOME)))
+    shown: list[Path] = []
+    for path in sorted(set(named)):
+        if (
+            any(path != p and _within(path, p) for p in private)
+            and not _within(path, scratch)
+            and not any(_within(path, s) for s in shown)
+            and path.exists()
+        ):
+            shown.append(path)
+            ops.append(("ro-bind", str(path), str(path)))
+    ops.append(("bind", str(scratch), str(scratch)))
+    if base is None or contract is None:
+        return ops
+    if base not in (Path("/"), ML):
+        ops += [("tmpfs", str(base)), *_entries(base, ML.relative_to(base).parts[0])]
+    ops += [
+        ("tmpfs", str(ML)),
+        ("bind", str(contract[0]), str(DEFAULT_ROOT)),
+        ("bind", str(contract[1]), str(OUTPUT_AT)),
+    ]
+    if base != ML:
+        ops.append(("remount-ro", str(base)))
+    return ops
+
+
+def _named(argv: list[str], cwd: Path) -> list[Path]:
+    """The host directories a command needs: the current directory, and where its
+    program (as PATH finds it) and each absolute argument live: a file's directory, or
+    the installation above it when that is a ``bin`` (a venv in /tmp works)."""
+    named = [cwd]
+    for arg in [shutil.which(argv[0]) or argv[0], *argv[1:]]:
+        if os.path.isabs(arg):
+            parent = Path(arg).parent
+            named.append(parent.parent if parent.name == "bin" else parent)
+    return named
+
+
+def _base(path: Path) -> Path:
+    """The deepest real directory (no symlink) on the way to ``path``, or ``path``."""
+    found = Path("/")
+    for part in path.parts[1:]:
+        if not _real_dir(found / part):
+            break
+        found = found / part
+    return found
+
+
+def _entries(directory: Path, hidden: str) -> list[Op]:
+    """``directory``'s entries but ``hidden``, to rebuild it read-only elsewhere."""
+    ops: list[Op] = []
+    for name in sorted(os.listdir(directory)):
+        path = str(directory / name)
+        if name != hidden:
+            link = os.path.islink(path)
+            ops.append(("symlink", os.readlink(path), path) if link else ("ro-bind", path, path))
+    return ops
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _within(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+# unshare has no sandbox of its own: a script, run as root in the new namespaces,
+# makes every mount read-only, checks that none stays writable (of a mount point
+# listed twice, the later mount is the one on top), mounts the rest and drops every
+# capability before it runs the implementation. What a tmpfs hides stays reachable
+# through a descriptor opened on the hidden directory beforehand.
+_SH_READ_ONLY = r"""fail() { echo "dummy-training-conformance sandbox: $*" >&2; exit 125; }
+while read -r _ at _ _ _; do
+  case $at in *\\*) at=$(printf '%b' "$at");; esac
+  mount -o remount,bind,ro "$at" 2>/dev/null
+done < /proc/self/mounts
+awk '{ options[$2] = "," $4 "," }
+  END { for (at in options) if (options[at] !~ /,ro,/) { print at; bad = 1 }; exit bad }' \
+  /proc/self/mounts >&2 || fail "these host mounts stay writable"
+"""
+_SH_RUN = "exec setpriv --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all --"
+
+
+def _unshare_script(ops: list[Op], cwd: Path, env: dict[str, str]) -> str:
+    if ops[0] != ("ro-bind", "/", "/"):
+        raise ValueError(f"unshare cannot make {ML} here: / has no {ML.parts[1]!r}")
+    tmpfs = [Path(op[1]) for op in ops if op[0] == "tmpfs"]
+    # At most /tmp, /var/tmp, the directory above /opt/ml and /opt/ml: dash has 3 to 9.
+    hidden = {path: 3 + i for i, path in enumerate(p for p in tmpfs if _real_dir(p))}
+    q = shlex.quote
+    opened = [f"exec {fd}<{q(str(path))}" for path, fd in hidden.items()]
+    steps: list[str] = []
+    covered: list[Path] = []
+    for kind, *args in ops[1:]:
+        at = q(args[-1])
+        if kind == "tmpfs":
+            steps.append(f"mkdir -p {at} && mount -t tmpfs tmpfs {at}")
+            covered.append(Path(args[0]))
+        elif kind == "remount-ro":
+            steps.append(f"mount -o remount,bind,ro {at}")
+        elif kind == "dir":
+            steps.append(f"mkdir -p {at}")
+        elif kind in ("dev", "proc"):
+            continue  # the host's stay, read-only: a new /proc needs a new PID namespace
+        elif kind == "symlink":
+            steps.append(f"ln -s {q(args[0])} {at}")
+        else:  # -c: mount must not resolve /proc/self/fd/N to the path the tmpfs hides
+            make = f"mkdir -p {at}" if os.path.isdir(args[0]) else f": > {at}"
+            source = q(_reach(Path(args[0]), covered, hidden))
+            mode = "ro" if kind == "ro-bind" else "rw"
+            steps.append(
+                f"{make} && mount -c --rbind {source} {at} && mount -o remount,bind,{mode} {at}"
+            )
+    steps += [f"cd {q(str(cwd))}", "export " + " ".join(f"{k}={q(v)}" for k, v in env.items())]
+    checked = [f"{step} || fail {q(step)}" for step in [*opened, *steps]]
+    return "\n".join([_SH_READ_ONLY + "\n".join(checked), f'{_SH_RUN} "$@"'])
+
+
+def _reach(source: Path, covered: list[Path], hidden: dict[Path, int]) -> str:
+    """A path to ``source`` that still works once the tmpfs mounts so far hide it."""
+    for directory in sorted(covered, key=lambda p: len(p.parts), reverse=True):
+        if directory in hidden and _within(source, directory):
+            rest = source.relative_to(directory).as_posix()
+            return f"/proc/self/fd/{hidden[directory]}" + ("" if rest == "." else f"/{rest}")
+    return str(source)
 
 
 def copy_case(case: Case, root: Path) -> None:
@@ -368,8 +562,6 @@ def run_case(case: Case, runner: Runner, skipped: bool, must_fail: bool) -> Resu
         return Result(case, "skip", ["skipped (--skip)"], None, 0.0, "", "")
     if runner.contract and needs_explicit_paths(case):
         return Result(case, "skip", ["needs explicit paths"], None, 0.0, "", "")
-    if runner.contract and runner.sandbox is None:
-        return Result(case, "skip", ["no mount namespace for contract paths"], None, 0.0, "", "")
     start = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="dummy-training-conformance-"))
     message = ""
@@ -380,13 +572,17 @@ def run_case(case: Case, runner: Runner, skipped: bool, must_fail: bool) -> Resu
         copy_case(case, root)
         before = snapshot(root)
         message_file = output / MESSAGE_NAME
-        if runner.sandbox is None:
-            argv = command(runner.template, case, root, message_file)
+        if runner.contract:
+            argv = command(runner.template, case, DEFAULT_ROOT, OUTPUT_AT / MESSAGE_NAME)
         else:
-            argv = bind(runner.sandbox, root, output) + command(
-                runner.template, case, DEFAULT_ROOT, OUTPUT_AT / MESSAGE_NAME
+            argv = command(runner.template, case, root, message_file)
+        if runner.sandbox is None:
+            code, out, err, problem = execute(argv, runner.timeout)
+        else:
+            contract = (root, output) if runner.contract else None
+            code, out, err, problem = execute_confined(
+                runner.sandbox, argv, scratch, contract, runner.timeout
             )
-        code, out, err, problem = execute(argv, runner.timeout)
         message = _read_message(message_file)
         if code is None:
             reasons = [str(problem)]
@@ -409,6 +605,26 @@ def run_case(case: Case, runner: Runner, skipped: bool, must_fail: bool) -> Resu
     return Result(case, status, reasons, code, duration, out, err, level, message)
 
 
+def execute_confined(
+    sandbox: Sandbox,
+    argv: list[str],
+    scratch: Path,
+    contract: tuple[Path, Path] | None,
+    timeout: float,
+) -> tuple[int | None, str, str, str | None]:
+    """``execute`` in the sandbox (see ``confine``), telling what it would hide: a
+    program that cannot start (its exec fails inside), and a death by signal N, which
+    bwrap, like a shell, reports as exit status 128 + N."""
+    if shutil.which(argv[0]) is None:
+        missing = "/" not in argv[0] or not os.path.exists(argv[0])
+        why = os.strerror(errno.ENOENT if missing else errno.EACCES)
+        return None, "", "", f"cannot start {argv[0]!r}: {why}"
+    code, out, err, problem = execute(confine(sandbox, argv, scratch, contract), timeout)
+    if code is not None and 128 < code < 128 + signal.NSIG:
+        code = 128 - code
+    return code, out, err, problem
+
+
 def _read_message(path: Path) -> str:
     try:
         with open(path, "rb") as f:
@@ -420,8 +636,8 @@ def _read_message(path: Path) -> str:
 def outside(scratch: Path, own: set[str]) -> list[str]:
     """What the run left beside its case copy: written outside the case.
 
-    Only the case's scratch directory is watched; writes elsewhere on the host need
-    a sandbox to be seen (see CONFORMANCE.md).
+    The sandbox keeps the rest of the host read-only or private, but the case's scratch
+    directory is writable: where a member named ``../x`` extracted at the root lands.
     """
     return [
         f"{_entry(str(scratch / name))[0]} written outside the case: ../{name}"
@@ -489,7 +705,12 @@ def _parser() -> argparse.ArgumentParser:
         "--contract-paths",
         metavar="CMD",
         help="command that uses /opt/ml/processing itself; each case is bound there "
-        "in a private mount namespace (unshare or bwrap)",
+        "in the sandbox's private /opt/ml",
+    )
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run --impl unconfined, where no sandbox (bwrap or unshare) works; it warns",
     )
     parser.add_argument("--cases", type=Path, default=CASES, help=f"default: {CASES}")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
@@ -525,7 +746,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the suite; 0 when no selected case fails, 1 when one does, 2 on usage errors."""
+    """Run the suite; 0 when no selected case fails, 1 when one does, 2 on usage errors,
+    3 when no sandbox works here."""
     try:
         ns = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and usage errors
@@ -550,19 +772,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: --impl or --contract-paths CMD is required: {exc}", file=sys.stderr)
         return 2
+    contract = ns.contract_paths is not None
     sandbox = None
-    if ns.contract_paths is not None:
-        sandbox = find_sandbox()
+    if ns.no_sandbox and contract:
+        print(
+            "error: --no-sandbox works with --impl only: --contract-paths needs the "
+            "sandbox's private /opt/ml",
+            file=sys.stderr,
+        )
+        return 2
+    if ns.no_sandbox:
+        print(UNCONFINED, file=sys.stderr)
+    else:
+        sandbox = find_sandbox(contract)
         if sandbox is None:
-            print(
-                "warning: cannot bind a directory at /opt/ml/processing here: neither "
-                "'unshare' nor 'bwrap' works (they need root, or user namespaces and an "
-                "existing /opt/ml/processing); every case is skipped"
-            )
+            print(NO_SANDBOX, file=sys.stderr)
+            return ENVIRONMENT_ERROR
     level = ns.level.replace("-", " ")
-    runner = Runner(template, ns.contract_paths is not None, sandbox, ns.timeout, level)
+    runner = Runner(template, contract, sandbox, ns.timeout, level)
     version = suite_version(ns.cases)
-    print(f"conformance suite {version}: {len(cases)} cases, command: {template}")
+    confined = "none" if sandbox is None else sandbox.tool
+    print(
+        f"conformance suite {version}: {len(cases)} cases, sandbox: {confined}, command: {template}"
+    )
     results = []
     with ThreadPoolExecutor(max_workers=ns.jobs) as pool:
         flags = [c["id"] in skipped for c in cases]
@@ -581,6 +813,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "runner_version": __version__,
             "command": template,
             "contract_paths": runner.contract,
+            "sandbox": None if sandbox is None else sandbox.tool,
             "ok": ok,
             "level": level,
             "level_reached": reached,
@@ -620,11 +853,10 @@ def _print_result(result: Result, verbose: bool) -> None:
 def _warn_if_nothing_runs(results: list[Result]) -> None:
     valid = [r for r in results if r.case["category"] == "valid" and r.status != "skip"]
     if valid and all(r.status == "fail" for r in valid):
-        banner = "!" * 78
         print(
-            f"\n{banner}\nWARNING: every valid case failed: the command probably does not "
+            f"\n{_BANNER}\nWARNING: every valid case failed: the command probably does not "
             f"run at all.\nFirst failure ({valid[0].case['id']}): "
-            f"{'; '.join(valid[0].reasons)}\n{banner}"
+            f"{'; '.join(valid[0].reasons)}\n{_BANNER}"
         )
 
 
