@@ -36,25 +36,51 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
+def _cap(text: str) -> int:
+    """A cap flag's value: an integer of at least 1 (argparse names the flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
+    model, hyperparameters, output_dir = _contract_defaults()
     parser = _Parser(
         prog="dummy-training",
         description="Validate a pre-trained model.tar.gz and add hyperparameters.json to it "
         "(a SageMaker 'dummy training' Processing step). "
         "'dummy-training manifest FILE' prints an archive's manifest as JSON.",
+        epilog="See 'dummy-training manifest --help' for the manifest command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--root", type=Path, help="stands in for /opt/ml/processing in all paths")
-    parser.add_argument("--model", type=Path, help="model archive (.tar.gz or .tgz)")
     parser.add_argument(
-        "--hyperparameters", type=Path, help="hyperparameters JSON; must exist when given"
+        "--root",
+        type=Path,
+        help="stands in for /opt/ml/processing in all paths (default: unset, the paths below)",
+    )
+    parser.add_argument(
+        "--model", type=Path, help=f"model archive (.tar.gz or .tgz) (default: {model})"
+    )
+    parser.add_argument(
+        "--hyperparameters",
+        type=Path,
+        help="hyperparameters JSON; must exist when given "
+        f"(default: {hyperparameters}, optional there)",
     )
     parser.add_argument(
         "--require-hyperparameters",
         action="store_true",
         help="fail (exit 1) when the hyperparameters file is missing, instead of fallback mode",
     )
-    parser.add_argument("--output-dir", type=Path, help="directory that receives model.tar.gz")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        help=f"directory that receives model.tar.gz (default: {output_dir})",
+    )
     parser.add_argument(
         "--work-dir", type=Path, help="where the repack extracts (default: beside the output dir)"
     )
@@ -72,31 +98,29 @@ def _parser() -> argparse.ArgumentParser:
         "auto (default): splice whenever that is correct",
     )
     caps = parser.add_argument_group(
-        "caps against hostile archives (raise for rare legitimate ones)"
+        "caps against hostile archives (raise for rare legitimate ones; each at least 1)"
     )
     defaults = DEFAULT_LIMITS
-    caps.add_argument("--max-members", type=int, default=defaults.max_members, metavar="N")
-    caps.add_argument(
-        "--max-header-bytes", type=int, default=defaults.max_extension_header, metavar="N"
-    )
-    caps.add_argument("--max-name-bytes", type=int, default=defaults.max_name, metavar="N")
-    caps.add_argument("--max-link-bytes", type=int, default=defaults.max_link, metavar="N")
-    caps.add_argument("--max-depth", type=int, default=defaults.max_depth, metavar="N")
-    caps.add_argument(
-        "--max-metadata-bytes",
-        type=int,
-        default=defaults.max_metadata,
-        metavar="N",
-        help="total bytes of member names and link targets kept in memory "
-        f"(default: {defaults.max_metadata})",
-    )
-    caps.add_argument(
-        "--max-hyperparameters-bytes",
-        type=int,
-        default=HYPERPARAMETERS_MAX,
-        metavar="N",
-        help=f"largest hyperparameters file accepted (default: {HYPERPARAMETERS_MAX})",
-    )
+    for flag, default, what in (
+        ("--max-members", defaults.max_members, "members, and directories implied by names"),
+        ("--max-header-bytes", defaults.max_extension_header, "one pax or GNU long name header"),
+        ("--max-name-bytes", defaults.max_name, "one member name, in bytes"),
+        ("--max-link-bytes", defaults.max_link, "one link target, in bytes"),
+        ("--max-depth", defaults.max_depth, "path components of one member name"),
+        (
+            "--max-metadata-bytes",
+            defaults.max_metadata,
+            "total bytes of member names and link targets kept in memory",
+        ),
+        (
+            "--max-hyperparameters-bytes",
+            HYPERPARAMETERS_MAX,
+            "largest hyperparameters file accepted",
+        ),
+    ):
+        caps.add_argument(
+            flag, type=_cap, default=default, metavar="N", help=f"{what} (default: {default})"
+        )
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     noise.add_argument("-v", "--verbose", action="store_true", help="log debug detail too")
@@ -234,7 +258,14 @@ def _manifest(argv: Sequence[str]) -> int:
     try:
         manifest = scan(ns.archive, hash_data=True)
     except DummyTrainingError as exc:
-        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        print(f"ERROR: {_printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(manifest.as_json(), indent=2, ensure_ascii=False))
+    text = json.dumps(manifest.as_json(), indent=2, ensure_ascii=False)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `manifest FILE | head`: the reader has all it wants
+        # Python flushes stdout again at exit; point it at nothing so that it is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0

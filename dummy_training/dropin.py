@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import argparse
 import zipfile
 from pathlib import Path
 from typing import Sequence
@@ -32,10 +32,33 @@ def build(target: Path = DEFAULT_TARGET) -> Path:
     return target
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m dummy_training.dropin",
+        description="Build the drop-in single file: a zip application of dummy_training "
+        "that 'python3 FILE' runs as the step.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help=f"where the file goes (default: {DEFAULT_TARGET})",
+    )
+    parser.add_argument("target", nargs="?", type=Path, metavar="TARGET", help="same as -o PATH")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dummy_training.dropin [TARGET]``: build the drop-in file."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    print(build(Path(args[0]) if args else DEFAULT_TARGET))
+    """``python -m dummy_training.dropin [-o PATH | TARGET]``: build the drop-in file."""
+    parser = _parser()
+    try:  # argparse exits on --help and on a bad command line: return its code instead
+        ns = parser.parse_args(argv)
+        if ns.output is not None and ns.target is not None:
+            parser.error("give the target once: -o PATH or TARGET, not both")
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+    print(build(ns.output or ns.target or DEFAULT_TARGET))
     return 0
 
 

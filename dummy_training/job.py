@@ -115,6 +115,8 @@ def _add(paths: Paths, data: bytes, strategy: str, limits: Limits) -> tuple[Mani
             manifest, written = _splice(paths, data, limits)
         except _Shadowed as shadowed:
             manifest, why = shadowed.manifest, "a splice would only shadow the existing file"
+            if strategy == "splice":
+                why = f"splice was asked for, but {why}"
         else:
             log_manifest(manifest)
             log.info("strategy: splice (%s; original deflate data copied as is)", strategy)

@@ -187,7 +187,8 @@ class TreeChecker:
         if self._max_implied is not None and self._implied > self._max_implied:
             raise ValidationError(
                 f"{self._path}: member names imply more than {self._max_implied} "
-                "directories without an entry of their own (cap: --max-members)",
+                "directories without an entry of their own "
+                f"(cap: --max-members {self._max_implied})",
                 "CAP_EXCEEDED",
             )
         for part in parts[depth:-1]:

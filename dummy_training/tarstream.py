@@ -210,12 +210,16 @@ def iter_members(
         member = _member(chain, header, offset, where, limits)
         count += 1
         if count > limits.max_members:
-            raise ValidationError(f"{path}: more than {limits.max_members} members", "CAP_EXCEEDED")
+            raise ValidationError(
+                f"{path}: more than {limits.max_members} members "
+                f"(cap: --max-members {limits.max_members})",
+                "CAP_EXCEEDED",
+            )
         retained += _check_name(member.name, member.linkname, where, limits)
         if retained > limits.max_metadata:
             raise ValidationError(
                 f"{where}: member names and link targets total more than "
-                f"{limits.max_metadata} bytes",
+                f"{limits.max_metadata} bytes (cap: --max-metadata-bytes {limits.max_metadata})",
                 "CAP_EXCEEDED",
             )
         digest = None
@@ -239,8 +243,8 @@ def _extension(
     size = header.size
     if size > limits.max_extension_header:
         raise ValidationError(
-            f"{where}: extension header of {size} bytes exceeds the "
-            f"{limits.max_extension_header}-byte cap",
+            f"{where}: extension header of {size} bytes exceeds "
+            f"--max-header-bytes {limits.max_extension_header}",
             "CAP_EXCEEDED",
         )
     data, pad = _read_data(stream, size, where, "extension header")
@@ -343,19 +347,20 @@ def _check_name(name: str, linkname: str, where: str, limits: Limits) -> int:
     encoded = name.encode("utf-8", "surrogateescape")
     if len(encoded) > limits.max_name:
         raise ValidationError(
-            f"{where}: member name of {len(encoded)} bytes exceeds the {limits.max_name}-byte cap",
+            f"{where}: member name of {len(encoded)} bytes exceeds "
+            f"--max-name-bytes {limits.max_name}",
             "CAP_EXCEEDED",
         )
     link = len(linkname.encode("utf-8", "surrogateescape"))
     if link > limits.max_link:
         raise ValidationError(
-            f"{where}: link target of {link} bytes exceeds the {limits.max_link}-byte cap",
+            f"{where}: link target of {link} bytes exceeds --max-link-bytes {limits.max_link}",
             "CAP_EXCEEDED",
         )
     depth = name.count("/") + 1
     if depth > limits.max_depth:
         raise ValidationError(
-            f"{where}: member path depth {depth} exceeds the cap of {limits.max_depth}",
+            f"{where}: member path depth {depth} exceeds --max-depth {limits.max_depth}",
             "CAP_EXCEEDED",
         )
     return len(encoded) + link

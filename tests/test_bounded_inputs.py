@@ -435,7 +435,7 @@ def test_manifest_error_line_shows_the_bytes_escaped(
     err = stderr.text()
     assert (
         err
-        == f"error: {tmp_path}/\\xfe.tar.gz: model archive not found (ERROR_CODE: FILE_NOT_FOUND)\n"
+        == f"ERROR: {tmp_path}/\\xfe.tar.gz: model archive not found (ERROR_CODE: FILE_NOT_FOUND)\n"
     )
 
 

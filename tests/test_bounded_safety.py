@@ -237,7 +237,7 @@ def test_a_link_target_over_the_cap_is_refused_and_the_flag_raises_it(tmp_path: 
     assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 2
     assert re.fullmatch(
         r".*model\.tar\.gz: tar header at offset \d+: "
-        r"link target of 4097 bytes exceeds the 4096-byte cap \(ERROR_CODE: CAP_EXCEEDED\)",
+        r"link target of 4097 bytes exceeds --max-link-bytes 4096 \(ERROR_CODE: CAP_EXCEEDED\)",
         message.read_text(),
     )
     assert main(["--root", str(tmp_path), "-q", "--max-link-bytes", "4097"]) == 0
@@ -247,7 +247,7 @@ def test_hard_link_targets_are_capped_too() -> None:
     tar = _file("f", b"x") + header("hardlink", "h", mode=0o644, mtime=0, linkname="f")
     found = iter_members([tar + end_of_archive()], "m", limits=Limits(max_link=1))
     assert [m.name for m in found] == ["f", "h"]
-    with pytest.raises(ValidationError, match="link target of 1 bytes exceeds the 0-byte cap"):
+    with pytest.raises(ValidationError, match="link target of 1 bytes exceeds --max-link-bytes 0"):
         list(iter_members([tar + end_of_archive()], "m", limits=Limits(max_link=0)))
 
 
@@ -263,7 +263,7 @@ def test_the_reported_chain_of_long_links_ends_at_the_first_one(tmp_path: Path) 
     assert main(["--root", str(tmp_path), "--message-file", str(message)]) == 2
     assert "(member" not in message.read_text()
     assert message.read_text().endswith(
-        ": link target of 65539 bytes exceeds the 4096-byte cap (ERROR_CODE: CAP_EXCEEDED)"
+        ": link target of 65539 bytes exceeds --max-link-bytes 4096 (ERROR_CODE: CAP_EXCEEDED)"
     )
 
 
@@ -347,7 +347,7 @@ def test_names_and_link_targets_kept_in_memory_have_a_total_cap(tmp_path: Path) 
         list(iter_members([tar + end_of_archive()], "m", limits=Limits(max_metadata=11)))
     assert str(caught.value) == (
         "m: tar header at offset 1024: member names and link targets total more than 11 bytes "
-        "(ERROR_CODE: CAP_EXCEEDED)"
+        "(cap: --max-metadata-bytes 11) (ERROR_CODE: CAP_EXCEEDED)"
     )
     _write(tmp_path / "input" / "model" / "model.tar.gz", tar)
     assert main(["--root", str(tmp_path), "-q", "--max-metadata-bytes", "11"]) == 2
@@ -369,7 +369,7 @@ def test_directories_that_names_imply_are_capped(tmp_path: Path) -> None:
         checker.add("g/h", "file", 0o644, "")
     assert str(caught.value) == (
         "m.tar.gz: member names imply more than 3 directories without an entry of their "
-        "own (cap: --max-members) (ERROR_CODE: CAP_EXCEEDED)"
+        "own (cap: --max-members 3) (ERROR_CODE: CAP_EXCEEDED)"
     )
     _write(tmp_path / "input" / "model" / "model.tar.gz", _file("a/b/c/f", b"x"))
     assert main(["--root", str(tmp_path), "-q", "--max-members", "2"]) == 2

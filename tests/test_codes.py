@@ -17,6 +17,7 @@ from dummy_training import (
     InputNotFoundError,
     ProcessingError,
     ValidationError,
+    cli,
     main,
     validate_model,
 )
@@ -156,6 +157,44 @@ def test_a_usage_error_exits_2_and_writes_the_message_file(
     err = capsys.readouterr().err
     assert err.startswith("usage: dummy-training")
     assert err.endswith(f"ERROR: {written}\n")
+
+
+CAP_FLAGS = [
+    "--max-members",
+    "--max-header-bytes",
+    "--max-name-bytes",
+    "--max-link-bytes",
+    "--max-depth",
+    "--max-metadata-bytes",
+    "--max-hyperparameters-bytes",
+]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+@pytest.mark.parametrize("flag", CAP_FLAGS)
+def test_a_cap_below_1_is_a_usage_error_naming_the_flag(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = tmp_path / "message"
+    assert main(["--root", str(tmp_path), flag, value, "--message-file", str(message)]) == 2
+    assert message.read_text(encoding="utf-8") == (
+        f"dummy-training: argument {flag}: must be at least 1, not {value} (ERROR_CODE: USAGE)"
+    )
+    assert capsys.readouterr().err.startswith("usage: dummy-training")
+    assert main(["--root", str(tmp_path), flag, "1", "--message-file", str(message)]) == 1
+
+
+def test_a_usage_error_goes_to_the_default_message_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No --message-file: SageMaker's own file, when its directory exists, so that a
+    # typo in the step's arguments reads as USAGE in the job's ExitMessage.
+    monkeypatch.setattr(cli, "MESSAGE_FILE", tmp_path / "message")
+    assert main(["--max-depht", "3"]) == 2
+    assert (tmp_path / "message").read_text(encoding="utf-8") == (
+        "dummy-training: unrecognized arguments: --max-depht 3 (ERROR_CODE: USAGE)"
+    )
+    capsys.readouterr()
 
 
 def test_a_usage_error_before_the_message_file_flag_still_writes_it(tmp_path: Path) -> None:

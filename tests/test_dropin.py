@@ -41,6 +41,65 @@ def test_build_is_reproducible_and_holds_only_the_step(pyz: Path, tmp_path: Path
     assert "dummy_training/dropin.py" not in names
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_documents_the_options_and_writes_nothing(
+    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "1000")
+    assert dropin.main([flag]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("usage: python3 -m dummy_training.dropin [-h] [-o PATH] [TARGET] ")
+    assert "-o PATH, --output PATH where the file goes (default: dist/dummy_training.pyz)" in out
+    assert list(tmp_path.iterdir()) == []  # no zip named --help, no dist/
+
+
+def test_dash_o_and_the_positional_target_and_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert dropin.main(["-o", "a/step.pyz"]) == 0
+    assert dropin.main(["b.pyz"]) == 0
+    assert dropin.main([]) == 0
+    assert capsys.readouterr().out.split() == ["a/step.pyz", "b.pyz", "dist/dummy_training.pyz"]
+    built = [tmp_path / "a" / "step.pyz", tmp_path / "b.pyz", tmp_path / dropin.DEFAULT_TARGET]
+    assert len({path.read_bytes() for path in built}) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "cause"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["-o"], "argument -o/--output: expected one argument"),
+        (["-o", "a.pyz", "b.pyz"], "give the target once: -o PATH or TARGET, not both"),
+    ],
+)
+def test_a_bad_command_line_exits_2_and_writes_nothing(
+    argv: list[str],
+    cause: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert dropin.main(argv) == 2
+    assert capsys.readouterr().err.endswith(f"python3 -m dummy_training.dropin: error: {cause}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dash_m_help_exits_0_without_writing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dummy_training.dropin", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python3 -m dummy_training.dropin")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("python", ["python3.8", "python3.13", sys.executable])
 def test_smoke_under_isolated_mode(python: str, pyz: Path, tmp_path: Path) -> None:
     interpreter = shutil.which(python)

@@ -91,7 +91,8 @@ def test_the_repack_strategy_obeys_the_caps(
 ) -> None:
     write_model(tmp_path, SMALL)
     assert main(["--root", str(tmp_path), "--strategy", "repack", "--max-members", "1"]) == 2
-    assert "more than 1 members (ERROR_CODE: CAP_EXCEEDED)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "more than 1 members (cap: --max-members 1) (ERROR_CODE: CAP_EXCEEDED)" in err
     assert not output_of(tmp_path).exists()
 
 
@@ -126,7 +127,8 @@ def test_the_fallback_copy_obeys_the_caps(
 ) -> None:
     write_model(tmp_path, SMALL, hyperparameters=None)
     assert main(["--root", str(tmp_path), "--max-members", "1"]) == 2
-    assert "more than 1 members (ERROR_CODE: CAP_EXCEEDED)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "more than 1 members (cap: --max-members 1) (ERROR_CODE: CAP_EXCEEDED)" in err
     assert not output_of(tmp_path).exists()
 
 

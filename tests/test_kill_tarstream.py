@@ -174,7 +174,7 @@ def test_name_length_cap_message_gives_the_offset() -> None:
     with pytest.raises(ValidationError) as refusal:
         list(iter_members([data], "m.tar.gz", limits=Limits(max_name=10)))
     assert str(refusal.value) == at(
-        0, "member name of 50 bytes exceeds the 10-byte cap", "CAP_EXCEEDED"
+        0, "member name of 50 bytes exceeds --max-name-bytes 10", "CAP_EXCEEDED"
     )
 
 

@@ -75,9 +75,16 @@ def test_existing_hyperparameters_fall_back_to_repack(
     write_model(tmp_path, [*SMALL, ("hyperparameters.json", "file", b'{"old": "1"}')])
     assert main(["--root", str(tmp_path), "--strategy", "splice"]) == 0
     err = capsys.readouterr().err
-    assert "strategy: repack (a splice would only shadow the existing file)" in err
+    assert (
+        "INFO: strategy: repack (splice was asked for, but a splice would only shadow "
+        "the existing file)\n" in err
+    )
     with tarfile.open(tmp_path / "output" / "model" / "model.tar.gz", "r:gz") as tf:
         assert tf.getnames().count("hyperparameters.json") == 1
+    # auto chose nothing, so it says only why a splice was not used.
+    assert main(["--root", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "INFO: strategy: repack (a splice would only shadow the existing file)\n" in err
 
 
 def test_a_failed_splice_leaves_nothing(tmp_path: Path) -> None:

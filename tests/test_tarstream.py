@@ -183,7 +183,7 @@ def test_limits() -> None:
     big = b"%d path=%s\n" % (1_000_000 + 15, b"a" * 1_000_000)
     refuse(
         pax_block(big) + plain() + end_of_archive(),
-        "1000014 bytes exceeds the 1000-byte cap",
+        "1000014 bytes exceeds --max-header-bytes 1000",
         limits=Limits(max_extension_header=1000),
     )
     refuse(
@@ -192,10 +192,12 @@ def test_limits() -> None:
         limits=Limits(max_members=1),
     )
     refuse(
-        plain("a" * 50) + end_of_archive(), "exceeds the 10-byte cap", limits=Limits(max_name=10)
+        plain("a" * 50) + end_of_archive(),
+        "exceeds --max-name-bytes 10",
+        limits=Limits(max_name=10),
     )
     refuse(
         plain("a/b/c/d") + end_of_archive(),
-        "depth 4 exceeds the cap of 3",
+        "depth 4 exceeds --max-depth 3",
         limits=Limits(max_depth=3),
     )
