@@ -111,6 +111,8 @@ SHELL_ERROR = re.compile(
     r"|: (?:command not found|Illegal option)\b"
 )
 TRACEBACK = "Traceback (most recent call last):"
+# The kernel follows at most 40 symlinks resolving one path (ELOOP beyond).
+MAX_LINK_HOPS = 40
 
 Case = Dict[str, Any]
 Entry = Tuple[Any, ...]  # ("file", sha256, owner-executable) | ("dir",) | ("symlink", target)
@@ -314,14 +316,24 @@ def mounts(scratch: Path, contract: tuple[Path, Path] | None, named: list[Path])
 
 def _named(argv: list[str], cwd: Path) -> list[Path]:
     """The host directories a command needs: the current directory, and where its
-    program (as PATH finds it) and each absolute argument live: a file's directory, or
-    the installation above it when that is a ``bin`` (a venv in /tmp works)."""
+    program (as PATH finds it, and every file its symlinks lead through) and each
+    absolute argument live: a file's directory, or the installation above it when that
+    is a ``bin`` (a venv in /tmp works, and so does one made from another venv there,
+    whose python links to that venv's)."""
     named = [cwd]
-    for arg in [shutil.which(argv[0]) or argv[0], *argv[1:]]:
+    for arg in [*_hops(shutil.which(argv[0]) or argv[0]), *argv[1:]]:
         if os.path.isabs(arg):
             parent = Path(arg).parent
             named.append(parent.parent if parent.name == "bin" else parent)
     return named
+
+
+def _hops(program: str) -> list[str]:
+    """``program`` and each path its chain of symlinks passes, up to the kernel's limit."""
+    hops = [program]
+    while os.path.islink(hops[-1]) and len(hops) <= MAX_LINK_HOPS:
+        hops.append(os.path.join(os.path.dirname(hops[-1]), os.readlink(hops[-1])))
+    return hops
 
 
 def _base(path: Path) -> Path:

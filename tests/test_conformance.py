@@ -682,6 +682,14 @@ def test_programs_under_tmp_run_in_the_sandbox(
     program.write_text('#!/bin/sh\nexec sh "$(dirname "$0")/../lib/step.sh" "$@"\n')
     program.chmod(0o755)
     monkeypatch.setenv("PATH", f"{installed / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    # A venv made from another venv: its program is a symlink into that other one, in
+    # /tmp too, which must be shown as well (or exec finds a dangling link).
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "real-step").write_text("#!/bin/sh\n" + says)
+    (tmp_path / "base" / "real-step").chmod(0o755)
+    (installed / "bin" / "linked-step").symlink_to(tmp_path / "base" / "real-step")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert len(conformance._hops(str(tmp_path / "loop"))) == conformance.MAX_LINK_HOPS + 1
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "step.sh").write_text(says)
     (tmp_path / "cwd").mkdir()
@@ -689,6 +697,7 @@ def test_programs_under_tmp_run_in_the_sandbox(
     monkeypatch.chdir(tmp_path / "cwd")
     for impl in (
         "my-step {message_file}",
+        "linked-step {message_file}",
         f"sh {shlex.quote(str(tmp_path / 'scripts' / 'step.sh'))} {{message_file}}",
         "sh ./step.sh {message_file}",
     ):
