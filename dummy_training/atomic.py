@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,8 @@ class _HashingWriter:
         self._sha = hashlib.sha256()
         self._hash_on_write = hash_on_write
         self.size = 0
+        # Seconds from the last write until the file and its name were on disk.
+        self.synced_in = 0.0
 
     def write(self, data: bytes) -> int:
         if self._hash_on_write:
@@ -133,6 +136,7 @@ def atomic_write(target: Path, *, patched: bool = False) -> Iterator[_HashingWri
         with os.fdopen(fd, "w+b") as f:
             writer = _HashingWriter(f, hash_on_write=not patched)
             yield writer
+            syncing = time.monotonic()
             f.flush()
             os.fchmod(f.fileno(), 0o644)
             # Flushing to disk and hashing (both release the GIL) overlap.
@@ -154,6 +158,7 @@ def atomic_write(target: Path, *, patched: bool = False) -> Iterator[_HashingWri
             ) from exc
         raise
     _fsync_directory(target.parent)
+    writer.synced_in = time.monotonic() - syncing
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         "--strategy",
         choices=STRATEGIES,
         default="auto",
-        help="splice: add the member without recompressing; repack: extract and repack; "
+        help="splice: add the tar member without recompressing; repack: extract and repack; "
         "auto (default): splice whenever that is correct",
     )
     caps = parser.add_argument_group(
@@ -102,15 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     defaults = DEFAULT_LIMITS
     for flag, default, what in (
-        ("--max-members", defaults.max_members, "members, and directories implied by names"),
+        ("--max-members", defaults.max_members, "tar members, and directories implied by names"),
         ("--max-header-bytes", defaults.max_extension_header, "one pax or GNU long name header"),
-        ("--max-name-bytes", defaults.max_name, "one member name, in bytes"),
+        ("--max-name-bytes", defaults.max_name, "one tar member name, in bytes"),
         ("--max-link-bytes", defaults.max_link, "one link target, in bytes"),
-        ("--max-depth", defaults.max_depth, "path components of one member name"),
+        ("--max-depth", defaults.max_depth, "path components of one tar member name"),
         (
             "--max-metadata-bytes",
             defaults.max_metadata,
-            "total bytes of member names and link targets kept in memory",
+            "total bytes of tar member names and link targets kept in memory",
         ),
         (
             "--max-hyperparameters-bytes",
@@ -131,7 +131,7 @@ def _manifest_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dummy-training manifest",
         description="Validate an archive and print its manifest as JSON: gzip header fields "
-        "and the ordered members with sha256 of their data.",
+        "and the ordered tar members with the sha256 of their data.",
     )
     parser.add_argument("archive", type=Path)
     return parser

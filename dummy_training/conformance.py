@@ -100,7 +100,7 @@ NO_SANDBOX = (
 _BANNER = "!" * 78
 UNCONFINED = (
     f"{_BANNER}\nWARNING: --no-sandbox: the implementation runs unconfined, with your rights.\n"
-    "It can write anywhere you can (an unsafe member it extracts to an absolute path\n"
+    "It can write anywhere you can (an unsafe tar member it extracts to an absolute path\n"
     "lands on this machine), and use the network. Run only code you trust this way.\n"
     f"{_BANNER}"
 )
@@ -540,7 +540,7 @@ def check_tree(case: Case, output: Path, scratch: Path) -> list[str]:
         return [f"output is not a safe archive: {str(exc).replace(str(output), OUTPUT_NAME)}"]
     reasons = tree_diff(expected_tree(case["tree"]), snapshot(extracted))
     if MEMBER not in names:
-        reasons.append(f"no member named exactly {MEMBER!r}")
+        reasons.append(f"no tar member named exactly {MEMBER!r}")
     return reasons
 
 

@@ -144,4 +144,4 @@ class TarfileWitness:
             return  # the scan itself refuses an archive without members
         info = self._next()
         if info is not None:
-            raise self._differs(f"it reads a member {info.name!r} after the end at {start}")
+            raise self._differs(f"it reads a tar member {info.name!r} after the end at {start}")

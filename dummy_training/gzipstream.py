@@ -121,13 +121,33 @@ class _Reader:
         )
 
 
+# What a model.tar.gz most often turns out to be instead, by its first bytes.
+_SIGNATURES = (
+    (b"PK\x03\x04", "a zip archive"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"BZh", "bzip2-compressed data"),
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+)
+
+
+def _not_gzip(head: bytes) -> str:
+    """The cause for a file without gzip's magic: what it is, where the magic says."""
+    what = next((what for magic, what in _SIGNATURES if head.startswith(magic)), None)
+    if what is None and head[257:262] == b"ustar":
+        what = "an uncompressed tar archive"
+    if what is None:
+        return "not a gzip file (bad magic bytes)"
+    return f"not a gzip file: it is {what}; the step takes a tar compressed with gzip"
+
+
 def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, bytes]:
     raw = reader.upto(10)
     if not raw.startswith(b"\x1f\x8b") and not b"\x1f\x8b".startswith(raw):
         # Checked before the header's length, so a short file that is no gzip at all
         # says so rather than "truncated".
         if index == 0:
-            raise not_an_archive(path, "not a gzip file (bad magic bytes)")
+            raise not_an_archive(path, _not_gzip(raw + reader.upto(512 - len(raw))))
         raise ValidationError(
             f"{path}: trailing garbage after gzip member {index - 1}", "GZIP_CORRUPT"
         )
@@ -157,7 +177,7 @@ def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, by
         stored = struct.unpack("<H", reader.take(2, "header CRC16"))[0]
         if stored != zlib.crc32(raw) & 0xFFFF:
             raise ValidationError(
-                f"{path}: gzip header CRC16 mismatch in member {index}", "GZIP_CORRUPT"
+                f"{path}: gzip header CRC16 mismatch in gzip member {index}", "GZIP_CORRUPT"
             )
         raw += struct.pack("<H", stored)
     return GzipHeader(flags, mtime, xfl, os_, extra, name, comment), raw
@@ -189,12 +209,14 @@ def inflate(
         pending = reader.chunk(feed)
         while True:
             if not pending:
-                raise ValidationError(f"{path}: truncated gzip data in member {index}", "TRUNCATED")
+                raise ValidationError(
+                    f"{path}: truncated deflate data in gzip member {index}", "TRUNCATED"
+                )
             try:
                 out = decomp.decompress(pending, OUT_MAX)
             except zlib.error as exc:
                 raise ValidationError(
-                    f"{path}: corrupt deflate data in member {index}: {exc}", "GZIP_CORRUPT"
+                    f"{path}: corrupt deflate data in gzip member {index}: {exc}", "GZIP_CORRUPT"
                 ) from exc
             if out:
                 crc = zlib.crc32(out, crc)
@@ -214,13 +236,13 @@ def inflate(
         want_crc, want_size = struct.unpack("<II", trailer)
         if want_crc != crc:
             raise ValidationError(
-                f"{path}: gzip CRC32 mismatch in member {index} "
+                f"{path}: gzip CRC32 mismatch in gzip member {index} "
                 f"(trailer {want_crc:08x}, data {crc:08x})",
                 "GZIP_CORRUPT",
             )
         if want_size != size & 0xFFFFFFFF:
             raise ValidationError(
-                f"{path}: gzip length mismatch in member {index} "
+                f"{path}: gzip length mismatch in gzip member {index} "
                 f"(trailer {want_size}, data {size & 0xFFFFFFFF})",
                 "GZIP_CORRUPT",
             )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputNotFoundError, ValidationError
+from .progress import size
 
 log = logging.getLogger(__name__)
 
@@ -168,5 +169,5 @@ def load_hyperparameters(path: Path, max_bytes: int = HYPERPARAMETERS_MAX) -> by
     odd = sorted(key for key, item in value.items() if not isinstance(item, str))
     if odd:
         log.warning("%s: SageMaker expects string values; not strings: %s", path, ", ".join(odd))
-    log.info("hyperparameters: %d keys, %d bytes", len(value), len(data))
+    log.info("hyperparameters: %d keys, %s", len(value), size(len(data)))
     return data

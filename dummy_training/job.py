@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import time
 from pathlib import Path
 
+from . import __version__
 from .atomic import Written, atomic_write, ensure_directory
 from .contract import Paths, describe_directory, resolve
 from .errors import ProcessingError, ValidationError
 from .hyperparameters import HYPERPARAMETERS_MAX, load_hyperparameters
-from .progress import rate
+from .progress import Phases, rate, size
 from .repack import repack
 from .scan import LISTING_MAX, Manifest, check_model_path, scan
 from .splice import Splicer
@@ -33,21 +35,26 @@ def log_manifest(manifest: Manifest) -> None:
     counts = ", ".join(f"{manifest.count(kind)} {kind}" for kind in kinds)
     file_bytes = sum(m.size for m in manifest.members)
     log.info(
-        "archive: %d bytes, %d gzip member(s), %d members (%s), %d bytes of file data, "
-        "%d bytes of tar stream, compressed to %.1f%%",
-        manifest.compressed_size,
-        manifest.gzip_members,
-        len(manifest.members),
-        counts,
-        file_bytes,
-        manifest.uncompressed_size,
+        "archive: %s in %s, holding %s of tar data (compressed to %.1f%%): %s (%s), "
+        "%s of file data",
+        size(manifest.compressed_size),
+        _count(manifest.gzip_members, "gzip member"),
+        size(manifest.uncompressed_size),
         100.0 * manifest.compressed_size / manifest.uncompressed_size,
+        _count(len(manifest.members), "tar member"),
+        counts,
+        size(file_bytes),
     )
     for member in manifest.members[:LISTING_MAX]:
         link = f" -> {member.linkname}" if member.kind in ("symlink", "hardlink") else ""
         log.info("  %-8s %04o %12d %s%s", member.kind, member.mode, member.size, member.name, link)
     if len(manifest.members) > LISTING_MAX:
-        log.info("  ... and %d more", len(manifest.members) - LISTING_MAX)
+        more = len(manifest.members) - LISTING_MAX
+        log.info("  ... and %d more %s", more, "tar member" if more == 1 else "tar members")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def derived_mtime(manifest: Manifest) -> int:
@@ -59,7 +66,7 @@ def derived_mtime(manifest: Manifest) -> int:
         if mtime != newest:
             # Both strategies write this entry in ustar: the same capped time for each.
             log.info(
-                "hyperparameters.json gets mtime %d: the newest member's, %d, is outside "
+                "hyperparameters.json gets mtime %d: the newest tar member's, %d, is outside "
                 "ustar's range (0 to %d)",
                 mtime,
                 newest,
@@ -91,8 +98,9 @@ class _Shadowed(Exception):
         self.manifest = manifest
 
 
-def _splice(paths: Paths, data: bytes, limits: Limits) -> tuple[Manifest, Written]:
+def _splice(paths: Paths, data: bytes, limits: Limits, phases: Phases) -> tuple[Manifest, Written]:
     """Validate and splice in the same single pass; _Shadowed when that would be wrong."""
+    started = time.monotonic()
     with atomic_write(paths.output, patched=True) as out:
         splicer = Splicer(out, data)
         manifest = scan(
@@ -102,17 +110,24 @@ def _splice(paths: Paths, data: bytes, limits: Limits) -> tuple[Manifest, Writte
             limits=limits,
         )
         if manifest.root_hyperparameters is not None:
+            phases.add("scan", time.monotonic() - started)
             raise _Shadowed(manifest)  # atomic_write discards the spliced file
         splicer.finish(derived_mtime(manifest))
+    phases.add("scan and splice", time.monotonic() - started - out.synced_in)
+    phases.add("fsync", out.synced_in)
     return manifest, out.result()
 
 
-def _add(paths: Paths, data: bytes, strategy: str, limits: Limits) -> tuple[Manifest, Written]:
+def _add(
+    paths: Paths, data: bytes, strategy: str, limits: Limits, phases: Phases
+) -> tuple[Manifest, Written]:
     if strategy == "repack":
-        manifest, why = scan(paths.model, limits=limits), "requested"
+        with phases.timed("scan"):
+            manifest = scan(paths.model, limits=limits)
+        why = "requested"
     else:
         try:
-            manifest, written = _splice(paths, data, limits)
+            manifest, written = _splice(paths, data, limits, phases)
         except _Shadowed as shadowed:
             manifest, why = shadowed.manifest, "a splice would only shadow the existing file"
             if strategy == "splice":
@@ -134,7 +149,14 @@ def _add(paths: Paths, data: bytes, strategy: str, limits: Limits) -> tuple[Mani
     needed = sum(m.size for m in manifest.members) + len(data)
     mtime = derived_mtime(manifest)
     written = repack(
-        paths.model, data, mtime, paths.output, paths.work_dir, needed, members=manifest.members
+        paths.model,
+        data,
+        mtime,
+        paths.output,
+        paths.work_dir,
+        needed,
+        members=manifest.members,
+        phases=phases,
     )
     return manifest, written
 
@@ -171,6 +193,16 @@ def run(
 ) -> Path:
     """Carry out the step for ``paths``; return the output archive's path."""
     started = time.monotonic()
+    phases = Phases()
+    log.info(
+        "dummy_training %s on Python %s (%s), %s %s %s",
+        __version__,
+        platform.python_version(),
+        platform.python_implementation(),
+        platform.system(),
+        platform.release(),
+        platform.machine(),
+    )
     log.info(
         "model: %s; hyperparameters: %s%s; output: %s",
         paths.model,
@@ -200,19 +232,30 @@ def run(
         )
     ensure_directory(paths.output_dir)
     if data is None:
+        copying = time.monotonic()
         with atomic_write(paths.output) as out:
             manifest = scan(
                 paths.model,
                 on_segment=lambda kind, index, chunk: out.write(chunk),
                 limits=limits,
             )
+        phases.add("scan and copy", time.monotonic() - copying - out.synced_in)
+        phases.add("fsync", out.synced_in)
         written = out.result()
         log_manifest(manifest)
     else:
-        manifest, written = _add(paths, data, strategy, limits)
-    log.info("wrote %s: %d bytes, sha256 %s", paths.output, written.size, written.sha256)
+        manifest, written = _add(paths, data, strategy, limits, phases)
+    log.info("wrote %s: %s, sha256 %s", paths.output, size(written.size), written.sha256)
     elapsed = time.monotonic() - started
-    log.info("done in %.2f s (%s)", elapsed, rate(manifest.compressed_size, elapsed))
+    # The rate is on the tar data: on compressed bytes a fast run of a
+    # well-compressed archive would read like a slow one.
+    log.info(
+        "done in %.2f s (%s): %s of tar data at %s",
+        elapsed,
+        phases.describe(),
+        size(manifest.uncompressed_size),
+        rate(manifest.uncompressed_size, elapsed),
+    )
     return paths.output
 
 

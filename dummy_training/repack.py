@@ -10,6 +10,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
@@ -24,7 +25,7 @@ from .errors import (
     os_code,
 )
 from .fdtree import Cursor, open_directory, remove_tree, walk
-from .progress import Progress
+from .progress import Phases, Progress, size
 from .safety import TreeChecker, split_name
 from .scan import scan
 from .tarstream import Member
@@ -134,6 +135,8 @@ def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
     explicit: dict[int, tuple[int, int]] = {}
     newest = count = 0
     unusual_time = False
+    file_data = sum(m.size for m in expected if m.kind == "file")
+    progress = Progress("extract", file_data, "of file data")
     try:
         # GzipFile under stream mode, not "r|gz": tarfile's own stream reader stops
         # silently at the end of the first gzip member and misreads FEXTRA.
@@ -150,7 +153,7 @@ def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
                 if mtime not in _PORTABLE_TIMES and not unusual_time:
                     unusual_time = True
                     log.info(
-                        "%s: member %r has mtime %d, beyond what every file system stores "
+                        "%s: tar member %r has mtime %d, beyond what every file system stores "
                         "(1901 to 2038); it is set as is and the file system keeps what it "
                         "can, as with GNU tar and bsdtar",
                         tar_path,
@@ -160,7 +163,9 @@ def _extract(tar_path: Path, stage: str, expected: Sequence[Member]) -> None:
                 parts = split_name(member.name)
                 if parts:  # "./" names the stage itself, whose mode and time are not kept
                     where = cursor.reach(parts[:-1], make=True)
-                    _make(archive, member, kind, mtime, where, parts[-1], sources, explicit)
+                    _make(
+                        archive, member, kind, mtime, where, parts[-1], sources, explicit, progress
+                    )
     except (tarfile.TarError, EOFError, zlib.error, _BAD_GZIP) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # the system's, not the archive's (only Python 3.7 catches it here)
@@ -184,6 +189,7 @@ def _make(
     name: str,
     sources: Cursor,
     explicit: dict[int, tuple[int, int]],
+    progress: Progress,
 ) -> None:
     """Make one member as ``name`` in the open directory ``where``.
 
@@ -206,17 +212,31 @@ def _make(
         os.chmod(name, file_mode(member.mode), dir_fd=where)
         os.utime(name, (mtime, mtime), dir_fd=where)
     else:
-        data = archive.extractfile(member)
-        assert data is not None  # a regular file: the kinds above are the only others
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        fd = os.open(name, flags, 0o600, dir_fd=where)
-        try:
-            with open(fd, "wb", closefd=False) as out:
-                shutil.copyfileobj(data, out, READ_CHUNK)
-            os.chmod(fd, file_mode(member.mode))
-            os.utime(fd, (mtime, mtime))
-        finally:
-            os.close(fd)
+        _make_file(archive, member, mtime, where, name, progress)
+
+
+def _make_file(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    mtime: int,
+    where: int,
+    name: str,
+    progress: Progress,
+) -> None:
+    data = archive.extractfile(member)
+    assert data is not None  # a regular file: the kinds above are the only others
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    fd = os.open(name, flags, 0o600, dir_fd=where)
+    try:
+        with open(fd, "wb", closefd=False) as out:
+            # Progress inside the file: one large weights file is most of the work.
+            for chunk in iter(lambda: data.read(READ_CHUNK), b""):
+                out.write(chunk)
+                progress.advance(len(chunk))
+        os.chmod(fd, file_mode(member.mode))
+        os.utime(fd, (mtime, mtime))
+    finally:
+        os.close(fd)
 
 
 def _pairs(stage: str, dest: str) -> Iterator[tuple[str, str, os.stat_result, bool]]:
@@ -283,14 +303,19 @@ def _same_member(
         )
 
 
-def write_tree(out: Writable, source_dir: Path, level: int = LEVEL) -> int:
+def write_tree(
+    out: Writable, source_dir: Path, level: int = LEVEL, file_data: int | None = None
+) -> int:
     """Write ``source_dir`` as a deterministic tar.gz to ``out``; return the entry count.
 
     Entries are sorted, named relative to the directory without a ``./`` prefix, owned
     by 0/0 with empty names, and carry whole-second mtimes from the file system.
+    ``file_data`` is the bytes of file data to pack, for progress, when the caller
+    knows it; otherwise the tree is walked once more to add it up.
     """
-    total = sum(e.st.st_size for e in walk(source_dir) if stat.S_ISREG(e.st.st_mode))
-    progress = Progress("pack", total)
+    if file_data is None:
+        file_data = sum(e.st.st_size for e in walk(source_dir) if stat.S_ISREG(e.st.st_mode))
+    progress = Progress("pack", file_data, "of file data")
     gz = GzipWriter(out, level)
     seen: dict[tuple[int, int], str] = {}
     count = 0
@@ -354,7 +379,7 @@ def create_tarfile(output_tar_path: Path, source_dir: Path, level: int = LEVEL) 
     with atomic_write(Path(output_tar_path)) as out:
         count = write_tree(out, source_dir, level)
     result = out.result()
-    log.info("packed %d entries into %s (%d bytes)", count, output_tar_path, result.size)
+    log.info("packed %d tar members into %s: %s", count, output_tar_path, size(result.size))
     return result
 
 
@@ -399,11 +424,14 @@ def repack(
     needed: int = 0,
     level: int = LEVEL,
     members: Sequence[Member] | None = None,
+    phases: Phases | None = None,
 ) -> Written:
     """Extract ``model`` into a fresh work directory, add the file, and pack it to ``output``.
 
     ``needed`` is the extracted size; the repack refuses to start without that much room.
+    ``phases`` receives the time of the extraction, the packing and the fsync.
     """
+    phases = Phases() if phases is None else phases
     parent = work_dir if work_dir is not None else output.parent.parent
     try:
         work = Path(tempfile.mkdtemp(prefix=".dummy_training-work-", dir=parent))
@@ -416,18 +444,22 @@ def repack(
     if needed > free:
         shutil.rmtree(work)
         raise ProcessingError(
-            f"{work.parent}: the repack needs {needed} bytes to extract but only {free} are "
-            "free; give --work-dir on a larger file system, or use --strategy auto",
+            f"{work.parent}: the repack needs {size(needed)} to extract but only {size(free)} "
+            "are free; give --work-dir on a larger file system, or use --strategy auto",
             "DISK_FULL",
         )
     log.info("work directory: %s", work)
     try:
         tree = work / "tree"
         tree.mkdir()
-        extract_tarfile(model, tree, members)
-        add_hyperparameters(tree, hyperparameters, mtime)
+        with phases.timed("repack extract"):
+            extract_tarfile(model, tree, members)
+            add_hyperparameters(tree, hyperparameters, mtime)
+        started = time.monotonic()
         with atomic_write(output) as out:
-            write_tree(out, tree, level)
+            write_tree(out, tree, level, needed or None)
+        phases.add("repack pack", time.monotonic() - started - out.synced_in)
+        phases.add("fsync", out.synced_in)
         return out.result()
     except DummyTrainingError:
         raise

@@ -101,7 +101,9 @@ class TreeChecker:
         self.root_hyperparameters: str | None = None
 
     def _fail(self, name: str, cause: str) -> ValidationError:
-        return ValidationError(f"{self._path}: unsafe member {name!r}: {cause}", "UNSAFE_MEMBER")
+        return ValidationError(
+            f"{self._path}: unsafe tar member {name!r}: {cause}", "UNSAFE_MEMBER"
+        )
 
     def _locate(self, name: str, what: str) -> tuple[Parts, _Node, int]:
         """The components of ``name``, its deepest existing parent and that one's depth.
@@ -165,7 +167,7 @@ class TreeChecker:
         made = depth == len(parts) - 1  # the parent directory exists
         existing = node.child(parts[-1]) if made else None
         if existing is not None and not (existing.kind in ("dir", "implicit") and kind == "dir"):
-            raise self._fail(name, f"duplicate of earlier member {existing.shown()!r}")
+            raise self._fail(name, f"duplicate of earlier tar member {existing.shown()!r}")
         if kind == "symlink":
             if not linkname:
                 raise self._fail(name, "empty symlink target")
@@ -186,7 +188,7 @@ class TreeChecker:
         self._implied += len(parts) - depth - 1  # the new parents
         if self._max_implied is not None and self._implied > self._max_implied:
             raise ValidationError(
-                f"{self._path}: member names imply more than {self._max_implied} "
+                f"{self._path}: tar member names imply more than {self._max_implied} "
                 "directories without an entry of their own "
                 f"(cap: --max-members {self._max_implied})",
                 "CAP_EXCEEDED",

@@ -104,7 +104,7 @@ def scan(
     headers: list[GzipHeader] = []
     members: list[Member] = []
     checker = TreeChecker(str(path), max_implied=limits.max_members)
-    progress = Progress("scan", size)
+    progress = Progress("scan", size, "of gzip data", compressed=True)
     stream_size = 0
     gzip_members = 0
 
@@ -132,6 +132,7 @@ def scan(
                 on_member_end=on_member_end,
             ):
                 stream_size += len(chunk)
+                progress.data(len(chunk))
                 yield chunk
 
         members_read = iter_members(

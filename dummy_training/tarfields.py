@@ -53,7 +53,7 @@ class Header(NamedTuple):
 def refuse(where: str, name: bytes | str, cause: str) -> ValidationError:
     """The one message shape for everything outside the accepted dialect."""
     shown = name if isinstance(name, str) else name.decode("utf-8", "surrogateescape")
-    return ValidationError(f"{where} (member {shown!r}): {cause}", "REFUSED_DIALECT")
+    return ValidationError(f"{where} (tar member {shown!r}): {cause}", "REFUSED_DIALECT")
 
 
 def number(raw: bytes, field: str, where: str, name: bytes) -> int:

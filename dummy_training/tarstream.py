@@ -185,7 +185,7 @@ def iter_members(
             if not block.strip(b"\0"):
                 if chain.raw:
                     raise ValidationError(
-                        f"{where}: extension header without a member", "TAR_CORRUPT"
+                        f"{where}: extension header without a tar member", "TAR_CORRUPT"
                     )
                 if offset == 0 and not block:
                     raise not_an_archive(path, "not a tar archive (empty tar stream)")
@@ -211,14 +211,14 @@ def iter_members(
         count += 1
         if count > limits.max_members:
             raise ValidationError(
-                f"{path}: more than {limits.max_members} members "
+                f"{path}: more than {limits.max_members} tar members "
                 f"(cap: --max-members {limits.max_members})",
                 "CAP_EXCEEDED",
             )
         retained += _check_name(member.name, member.linkname, where, limits)
         if retained > limits.max_metadata:
             raise ValidationError(
-                f"{where}: member names and link targets total more than "
+                f"{where}: tar member names and link targets total more than "
                 f"{limits.max_metadata} bytes (cap: --max-metadata-bytes {limits.max_metadata})",
                 "CAP_EXCEEDED",
             )
@@ -263,13 +263,13 @@ def _extension(
         return
     if flag == b"x":
         if chain.has_pax:
-            raise refuse(where, header.name, "a second pax header for one member")
+            raise refuse(where, header.name, "a second pax header for one tar member")
         chain.pax = pax.parse(data, where, header.name)
         chain.has_pax = True
         return
     what = _LONG_KINDS[flag]
     if flag in chain.long:
-        raise refuse(where, header.name, f"a second {what} for one member")
+        raise refuse(where, header.name, f"a second {what} for one tar member")
     # The name and exactly one NUL, its last byte: readers that stop at the first
     # NUL and readers that use the declared size then agree.
     if size < 2 or data[-1:] != b"\0" or b"\0" in data[:-1]:
@@ -286,7 +286,7 @@ def _member(
     kind = KINDS.get(flag)
     if kind is None:
         what = "sparse file" if flag == b"S" else f"type {flag!r}"
-        raise ValidationError(f"{where}: unsupported member ({what})", "UNSAFE_MEMBER")
+        raise ValidationError(f"{where}: unsupported tar member ({what})", "UNSAFE_MEMBER")
     name = _one_of(records.get("path"), chain.long.get(b"L"), "name", where, shown)
     link = _one_of(records.get("linkpath"), chain.long.get(b"K"), "link target", where, shown)
     if flag == b"\0" and header.name_field.endswith(b"/"):
@@ -306,13 +306,14 @@ def _member(
     if link is None:
         link = header.linkname
     if link and kind not in ("symlink", "hardlink"):
-        raise refuse(where, shown, f"{kind} member has a link target")
+        raise refuse(where, shown, f"{kind} tar member has a link target")
     size = pax.integer(records, "size")
     if size is None:
         size = header.size
     if kind != "file" and (size or header.size):
         raise ValidationError(
-            f"{where}: {kind} member {_text(name)!r} declares {size} data bytes", "REFUSED_DIALECT"
+            f"{where}: {kind} tar member {_text(name)!r} declares {size} data bytes",
+            "REFUSED_DIALECT",
         )
     mtime = pax.seconds(records, "mtime")
     uid, gid = pax.integer(records, "uid"), pax.integer(records, "gid")
@@ -347,7 +348,7 @@ def _check_name(name: str, linkname: str, where: str, limits: Limits) -> int:
     encoded = name.encode("utf-8", "surrogateescape")
     if len(encoded) > limits.max_name:
         raise ValidationError(
-            f"{where}: member name of {len(encoded)} bytes exceeds "
+            f"{where}: tar member name of {len(encoded)} bytes exceeds "
             f"--max-name-bytes {limits.max_name}",
             "CAP_EXCEEDED",
         )
@@ -360,7 +361,7 @@ def _check_name(name: str, linkname: str, where: str, limits: Limits) -> int:
     depth = name.count("/") + 1
     if depth > limits.max_depth:
         raise ValidationError(
-            f"{where}: member path depth {depth} exceeds --max-depth {limits.max_depth}",
+            f"{where}: tar member path depth {depth} exceeds --max-depth {limits.max_depth}",
             "CAP_EXCEEDED",
         )
     return len(encoded) + link
@@ -385,11 +386,11 @@ def _skip_data(stream: _Stream, size: int, where: str, name: str, hash_data: boo
         done += len(piece)
     if done < size:
         raise ValidationError(
-            f"{where}: truncated member data for {name!r} ({done} of {size} bytes)", "TRUNCATED"
+            f"{where}: truncated tar member data for {name!r} ({done} of {size} bytes)", "TRUNCATED"
         )
     if len(stream.read(-size % BLOCK)) < -size % BLOCK:
         raise ValidationError(
-            f"{where}: truncated padding after member data for {name!r}", "TRUNCATED"
+            f"{where}: truncated padding after tar member data for {name!r}", "TRUNCATED"
         )
     return None if digest is None else digest.hexdigest()
 

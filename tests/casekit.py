@@ -115,9 +115,12 @@ def comparable(actual: list[Entry], expected: list[Entry]) -> list[Entry]:
 
 
 _WORK = re.compile(r"\.dummy_training-work-[A-Za-z0-9_]+")
-_TIMING = re.compile(r"done in [0-9.]+ s \([^)]*\)")
+# Times and rates vary from run to run; the phases named, and the sizes, do not.
+_SECONDS = re.compile(r"\b[0-9]+\.[0-9]+ s\b")
+_RATE = re.compile(r"\bat [0-9.]+ MB/s")
+_RUNTIME = re.compile(r"^(INFO: dummy_training \S+ on Python) .*$", re.M)
 # Compressed bytes depend on the zlib build; the manifest pins the content instead.
-_WROTE = re.compile(r"(wrote .*): \d+ bytes, sha256 [0-9a-f]{64}")
+_WROTE = re.compile(r"(wrote .*): \d+ bytes( \([0-9.]+ [kMG]B\))?, sha256 [0-9a-f]{64}")
 _PROGRESS = re.compile(r"^INFO: progress: .*$", re.M)
 
 
@@ -125,7 +128,9 @@ def normalize_log(text: str, root: Path) -> list[str]:
     """Log lines with paths as placeholders and timings and throughput removed."""
     text = text.replace(str(root), "{root}")
     text = _WORK.sub(".dummy_training-work-*", text)
-    text = _TIMING.sub("done in * s", text)
+    text = _SECONDS.sub("* s", text)
+    text = _RATE.sub("at * MB/s", text)
+    text = _RUNTIME.sub(r"\1 *", text)
     text = _WROTE.sub(r"\1: * bytes, sha256 *", text)
     text = _PROGRESS.sub("", text)
     return [line for line in text.splitlines() if line]

@@ -206,7 +206,8 @@ def test_implicit_parents_are_named_only_in_messages() -> None:
     with pytest.raises(ValidationError) as refused:
         count([("./a//b/c", "file", 0o644, ""), ("a/b", "symlink", 0o777, "c")])
     assert (
-        str(refused.value) == "m.tar.gz: unsafe member 'a/b': duplicate of earlier member 'a/b' "
+        str(refused.value)
+        == "m.tar.gz: unsafe tar member 'a/b': duplicate of earlier tar member 'a/b' "
         "(ERROR_CODE: UNSAFE_MEMBER)"
     )
 
@@ -346,7 +347,7 @@ def test_names_and_link_targets_kept_in_memory_have_a_total_cap(tmp_path: Path) 
     with pytest.raises(ValidationError) as caught:
         list(iter_members([tar + end_of_archive()], "m", limits=Limits(max_metadata=11)))
     assert str(caught.value) == (
-        "m: tar header at offset 1024: member names and link targets total more than 11 bytes "
+        "m: tar header at offset 1024: tar member names and link targets total more than 11 bytes "
         "(cap: --max-metadata-bytes 11) (ERROR_CODE: CAP_EXCEEDED)"
     )
     _write(tmp_path / "input" / "model" / "model.tar.gz", tar)
@@ -368,7 +369,7 @@ def test_directories_that_names_imply_are_capped(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as caught:
         checker.add("g/h", "file", 0o644, "")
     assert str(caught.value) == (
-        "m.tar.gz: member names imply more than 3 directories without an entry of their "
+        "m.tar.gz: tar member names imply more than 3 directories without an entry of their "
         "own (cap: --max-members 3) (ERROR_CODE: CAP_EXCEEDED)"
     )
     _write(tmp_path / "input" / "model" / "model.tar.gz", _file("a/b/c/f", b"x"))
@@ -391,7 +392,7 @@ def test_a_path_component_no_file_system_holds_is_refused(part: str, refused: bo
         checker.add(f"d/{part}/f", "file", 0o644, "")
     size = len(part.encode())
     assert str(caught.value) == (
-        f"m.tar.gz: unsafe member 'd/{part}/f': a path component of {size} bytes; "
+        f"m.tar.gz: unsafe tar member 'd/{part}/f': a path component of {size} bytes; "
         "file systems hold at most 255 (ERROR_CODE: UNSAFE_MEMBER)"
     )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import bz2
 import errno
+import lzma
 import pickle
 import re
 from pathlib import Path
@@ -105,17 +107,48 @@ def test_a_wrong_extension_keeps_the_original_steps_words(tmp_path: Path) -> Non
     assert text.endswith("(ERROR_CODE: INVALID_FORMAT)")
 
 
+GZIP_PLEASE = "the step takes a tar compressed with gzip"
+
+
 @pytest.mark.parametrize(
     ("data", "cause"),
     [
-        (b"PK\x03\x04" + bytes(40), "not a gzip file (bad magic bytes)"),
+        (b"PK\x03\x04" + bytes(40), f"not a gzip file: it is a zip archive; {GZIP_PLEASE}"),
         (b"abc", "not a gzip file (bad magic bytes)"),  # shorter than a gzip header
-        (tar_bytes(SMALL), "not a gzip file (bad magic bytes)"),
+        (tar_bytes(SMALL), f"not a gzip file: it is an uncompressed tar archive; {GZIP_PLEASE}"),
+        (b"PK\x05\x06" + bytes(18), f"not a gzip file: it is an empty zip archive; {GZIP_PLEASE}"),
+        (
+            bz2.compress(tar_bytes(SMALL)),
+            f"not a gzip file: it is bzip2-compressed data; {GZIP_PLEASE}",
+        ),
+        (
+            lzma.compress(tar_bytes(SMALL)),
+            f"not a gzip file: it is xz-compressed data; {GZIP_PLEASE}",
+        ),
+        # A zstd frame header (magic, descriptor, size) with one empty raw last block.
+        (
+            b"\x28\xb5\x2f\xfd\x20\x00\x01\x00\x00",
+            f"not a gzip file: it is zstd-compressed data; {GZIP_PLEASE}",
+        ),
+        # "ustar" anywhere but at its offset is no tar header.
+        (b"ustar" * 200, "not a gzip file (bad magic bytes)"),
         (gz(b'{"a": 1}\n'), "not a tar archive (stream shorter than a block)"),
         (gz(b"x" * 2048), "not a tar archive (first header checksum invalid)"),
         (gz(b""), "not a tar archive (empty tar stream)"),
     ],
-    ids=["zip", "three-bytes", "plain-tar", "gzip-of-json", "gzip-of-text", "gzip-of-nothing"],
+    ids=[
+        "zip",
+        "three-bytes",
+        "plain-tar",
+        "empty-zip",
+        "bzip2",
+        "xz",
+        "zstd",
+        "ustar-elsewhere",
+        "gzip-of-json",
+        "gzip-of-text",
+        "gzip-of-nothing",
+    ],
 )
 def test_no_gzip_compressed_tar_at_all_is_invalid_archive(
     data: bytes, cause: str, tmp_path: Path

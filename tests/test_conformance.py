@@ -209,7 +209,7 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], bool], str]] = [
     ("wrong_reason_codes", _not_invalid_archive, "the reason does not carry (ERROR_CODE: "),
     ("writes_outside", _every_case, "file written outside the case: ../evil.txt"),
     ("partial_output", _partial_output, "written although the case expects no output"),
-    ("dot_slash_member", _dot_slash_member, "no member named exactly 'hyperparameters.json'"),
+    ("dot_slash_member", _dot_slash_member, "no tar member named exactly 'hyperparameters.json'"),
     ("drops_dirs_and_symlinks", _drops_dirs_and_symlinks, "tree: missing "),
 ]
 
@@ -255,7 +255,7 @@ def test_each_broken_double_fails_exactly_its_cases(
     if name == "dot_slash_member":
         # The tree itself is right: only the member's exact name is wrong.
         assert {tuple(c["reasons"]) for c in report["cases"] if c["status"] == "fail"} == {
-            ("no member named exactly 'hyperparameters.json'",)
+            ("no tar member named exactly 'hyperparameters.json'",)
         }
 
 
@@ -319,7 +319,7 @@ def test_skipped_cases_and_skip_must_fail(
     assert code == 0
     assert by_status(report, "skip") == {"valid-small"}
     assert by_status(report, "pass") == {"corrupt-empty-file"}
-    assert report["cases"][1]["reasons"] == ["no member named exactly 'hyperparameters.json'"]
+    assert report["cases"][1]["reasons"] == ["no tar member named exactly 'hyperparameters.json'"]
 
 
 def test_json_report_and_verbose_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -81,7 +81,9 @@ def test_an_archive_without_an_end_marker_reads_alike() -> None:
 def test_a_member_after_the_scans_end_is_refused() -> None:
     witness = TarfileWitness("m.tar.gz")
     witness.member(0, file_header("a", 0), member("a", 0, 0))
-    with pytest.raises(ValidationError, match="it reads a member 'hidden' after the end at 512"):
+    with pytest.raises(
+        ValidationError, match="it reads a tar member 'hidden' after the end at 512"
+    ):
         witness.end(512, file_header("hidden", 0))
 
 

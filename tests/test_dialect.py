@@ -51,7 +51,7 @@ def refusal(data: bytes) -> str:
 
 def dialect(offset: int, member: str, cause: str) -> str:
     return (
-        f"m.tar.gz: tar header at offset {offset} (member {member!r}): {cause} "
+        f"m.tar.gz: tar header at offset {offset} (tar member {member!r}): {cause} "
         "(ERROR_CODE: REFUSED_DIALECT)"
     )
 
@@ -188,7 +188,7 @@ def test_bytes_after_a_string_fields_nul_are_refused(offset: int, field: str) ->
 
 @pytest.mark.parametrize("flag", [b"S", b"V", b"M", b"N", b"A", b"D", b"X", b"I", b"8"])
 def test_unknown_and_sparse_types_are_refused(flag: bytes) -> None:
-    assert "unsupported member" in refusal(plain(flag=flag))
+    assert "unsupported tar member" in refusal(plain(flag=flag))
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_the_v7_directory_convention_is_accepted_from_the_header_name_only() -> 
     ids=["x-x", "L-L", "K-K"],
 )
 def test_one_extension_header_of_each_kind_per_member(chain: bytes, cause: str) -> None:
-    assert f"{cause} for one member" in refusal(chain + plain())
+    assert f"{cause} for one tar member" in refusal(chain + plain())
 
 
 def test_pax_and_gnu_names_must_agree() -> None:
@@ -238,9 +238,9 @@ def test_pax_and_gnu_names_must_agree() -> None:
 
 
 def test_a_link_target_belongs_to_links_only() -> None:
-    assert "file member has a link target" in refusal(patch(plain(), 157, b"/etc"))
+    assert "file tar member has a link target" in refusal(patch(plain(), 157, b"/etc"))
     data = pax(record("linkpath", b"/etc")) + plain()
-    assert "file member has a link target" in refusal(data)
+    assert "file tar member has a link target" in refusal(data)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +319,7 @@ def test_a_global_path_hidden_in_the_padding_is_refused() -> None:
 
 def test_a_global_header_needs_a_member_after_it() -> None:
     data = plain() + pax(record("comment", b"x"), flag=b"g")
-    assert "extension header without a member" in refusal(data)
+    assert "extension header without a tar member" in refusal(data)
 
 
 def test_accepted_pax_records_from_real_writers() -> None:

@@ -121,7 +121,7 @@ def test_a_time_beyond_what_every_file_system_stores_is_logged_once(
     extract_tarfile(model, tmp_path / "dest")
     lines = [m for m in caplog.messages if "beyond what every file system stores" in m]
     assert lines == [
-        f"{model}: member 'a' has mtime 2147483648, beyond what every file system stores "
+        f"{model}: tar member 'a' has mtime 2147483648, beyond what every file system stores "
         "(1901 to 2038); it is set as is and the file system keeps what it can, as with GNU "
         "tar and bsdtar"
     ]
@@ -139,7 +139,7 @@ def test_the_capped_time_of_hyperparameters_json_is_logged(
     (tmp_path / "input" / "config" / "hyperparameters.json").write_bytes(b"{}")
     assert main(["--root", str(tmp_path)]) == 0
     assert (
-        "hyperparameters.json gets mtime 0: the newest member's, -5, is outside ustar's "
+        "hyperparameters.json gets mtime 0: the newest tar member's, -5, is outside ustar's "
         f"range (0 to {MTIME_MAX})"
     ) in caplog.messages
 

@@ -120,7 +120,7 @@ def test_the_sh_example_passes_at_level_reasons_but_for_its_wrong_exit_codes(
 
 
 def test_the_sh_example_extracts_only_inside_its_case(gnu: None, tmp_path: Path) -> None:
-    # An unsafe member is refused before anything is extracted: the case's root and
+    # An unsafe tar member is refused before anything is extracted: the case's root and
     # the directory above it hold nothing new, and the reason names the member.
     root = tmp_path / "case"
     shutil.copytree(REPO / "fixtures" / "cases" / "unsafe-parent-traversal", root)

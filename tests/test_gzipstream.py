@@ -77,7 +77,7 @@ def test_header_fields_are_parsed_and_checked() -> None:
             "longer than 65536",
         ),
         (member(b"abc")[:-8], "truncated gzip trailer"),
-        (member(b"abc" * 1000)[:20], "truncated gzip data"),
+        (member(b"abc" * 1000)[:20], "truncated deflate data in gzip member 0"),
         (member(b"abc")[:10] + b"\xff" * 20, "corrupt deflate data"),
         (member(b"abc")[:-8] + struct.pack("<II", 1, 3), "CRC32 mismatch"),
         (member(b"abc")[:-4] + struct.pack("<I", 4), "length mismatch"),

@@ -279,7 +279,7 @@ def test_long_listings_are_capped(tmp_path: Path, capsys: pytest.CaptureFixture[
     write_model(tmp_path, [(f"f{i:02}", "file", b"x") for i in range(25)])
     assert main(["--root", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "INFO:   file     0644            1 f19\nINFO:   ... and 5 more\n" in err
+    assert "INFO:   file     0644            1 f19\nINFO:   ... and 5 more tar members\n" in err
     assert "f20" not in err
 
 
@@ -318,9 +318,9 @@ def test_caps_refuse_with_numbers_and_flags_raise_them(
         tmp_path, [("d/é-weights.bin", "file", b"1"), ("d/x", "file", b"2"), ("y", "file", b"")]
     )
     cases = [
-        (["--max-members", "2"], "more than 2 members (cap: --max-members 2) (ERROR_CODE:"),
-        (["--max-name-bytes", "5"], "member name of 16 bytes exceeds --max-name-bytes 5 ("),
-        (["--max-depth", "1"], "member path depth 2 exceeds --max-depth 1 ("),
+        (["--max-members", "2"], "more than 2 tar members (cap: --max-members 2) (ERROR_CODE:"),
+        (["--max-name-bytes", "5"], "tar member name of 16 bytes exceeds --max-name-bytes 5 ("),
+        (["--max-depth", "1"], "tar member path depth 2 exceeds --max-depth 1 ("),
         (["--max-header-bytes", "10"], "exceeds --max-header-bytes 10 ("),
     ]
     for flags, message in cases:
@@ -339,7 +339,10 @@ def test_repack_refuses_to_start_without_room_to_extract(
     monkeypatch.setattr(repack.shutil, "disk_usage", lambda path: full)
     assert main(["--root", str(tmp_path), "--strategy", "repack"]) == 3
     err = capsys.readouterr().err
-    assert "the repack needs 1213 bytes to extract but only 1000 are free" in err
+    assert (
+        "the repack needs 1213 bytes (1.2 kB) to extract but only 1000 bytes (1.0 kB) are free"
+        in err
+    )
     assert sorted(os.listdir(tmp_path / "output")) == ["model"]
     assert os.listdir(tmp_path / "output" / "model") == []
     assert main(["--root", str(tmp_path)]) == 0  # the splice needs no such room

@@ -43,7 +43,7 @@ def test_manifest_help_describes_what_the_output_holds(
     assert out.startswith("usage: dummy-training manifest [-h] archive ")
     assert (
         "Validate an archive and print its manifest as JSON: gzip header fields "
-        "and the ordered members with sha256 of their data." in out
+        "and the ordered tar members with the sha256 of their data." in out
     )
     # ... and the output has exactly those parts.
     model = write_model(tmp_path, [("a", "file", b"x")])
@@ -183,7 +183,7 @@ HELP = {
     "--work-dir WORK_DIR": "where the repack extracts (default: beside the output dir)",
     "--message-file MESSAGE_FILE": "where a failure's one-line reason goes "
     "(default: /opt/ml/output/message, if its directory exists)",
-    "--strategy {auto,splice,repack}": "splice: add the member without recompressing; "
+    "--strategy {auto,splice,repack}": "splice: add the tar member without recompressing; "
     "repack: extract and repack; auto (default): splice whenever that is correct",
     "-q, --quiet": "log warnings and errors only",
     "-v, --verbose": "log debug detail too",
@@ -210,12 +210,12 @@ def test_help_documents_every_flag(
     assert caps in out  # as in the README's usage block
     assert (
         "caps against hostile archives (raise for rare legitimate ones; each at least 1): "
-        "--max-members N members, and directories implied by names (default: 1000000) "
+        "--max-members N tar members, and directories implied by names (default: 1000000) "
         "--max-header-bytes N one pax or GNU long name header (default: 1048576) "
-        "--max-name-bytes N one member name, in bytes (default: 4096) "
+        "--max-name-bytes N one tar member name, in bytes (default: 4096) "
         "--max-link-bytes N one link target, in bytes (default: 4096) "
-        "--max-depth N path components of one member name (default: 256) "
-        "--max-metadata-bytes N total bytes of member names and link targets kept in memory "
+        "--max-depth N path components of one tar member name (default: 256) "
+        "--max-metadata-bytes N total bytes of tar member names and link targets kept in memory "
         "(default: 134217728) "
         "--max-hyperparameters-bytes N largest hyperparameters file accepted (default: 1048576)"
     ) in out

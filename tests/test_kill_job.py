@@ -34,7 +34,7 @@ def test_listing_cap_is_twenty_members(tmp_path: Path, capsys: pytest.CaptureFix
     assert "more" not in err  # all twenty are listed, with no "... and 0 more"
     write_model(tmp_path / "21", [(f"f{i:02}", "file", b"x") for i in range(21)])
     assert main(["--root", str(tmp_path / "21")]) == 0
-    assert "INFO:   ... and 1 more\n" in capsys.readouterr().err
+    assert "INFO:   ... and 1 more tar member\n" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("strategy", ["splice", "repack"])
@@ -81,7 +81,9 @@ def test_the_logged_digest_is_the_output_files(
     write_model(tmp_path, SMALL)
     assert main(["--root", str(tmp_path), "--strategy", strategy]) == 0
     data = output_of(tmp_path).read_bytes()
-    wrote = re.search(r"wrote .*: (\d+) bytes, sha256 ([0-9a-f]{64})", capsys.readouterr().err)
+    wrote = re.search(
+        r"wrote .*: (\d+) bytes(?: \([0-9.]+ kB\))?, sha256 ([0-9a-f]{64})", capsys.readouterr().err
+    )
     assert wrote is not None
     assert (int(wrote[1]), wrote[2]) == (len(data), hashlib.sha256(data).hexdigest())
 
@@ -92,7 +94,7 @@ def test_the_repack_strategy_obeys_the_caps(
     write_model(tmp_path, SMALL)
     assert main(["--root", str(tmp_path), "--strategy", "repack", "--max-members", "1"]) == 2
     err = capsys.readouterr().err
-    assert "more than 1 members (cap: --max-members 1) (ERROR_CODE: CAP_EXCEEDED)" in err
+    assert "more than 1 tar members (cap: --max-members 1) (ERROR_CODE: CAP_EXCEEDED)" in err
     assert not output_of(tmp_path).exists()
 
 
@@ -128,7 +130,7 @@ def test_the_fallback_copy_obeys_the_caps(
     write_model(tmp_path, SMALL, hyperparameters=None)
     assert main(["--root", str(tmp_path), "--max-members", "1"]) == 2
     err = capsys.readouterr().err
-    assert "more than 1 members (cap: --max-members 1) (ERROR_CODE: CAP_EXCEEDED)" in err
+    assert "more than 1 tar members (cap: --max-members 1) (ERROR_CODE: CAP_EXCEEDED)" in err
     assert not output_of(tmp_path).exists()
 
 
@@ -140,7 +142,9 @@ def test_the_closing_line_gives_the_elapsed_time_and_rate(
     monkeypatch.setattr(job.time, "monotonic", lambda: 1000.0)  # a run that takes no time
     write_model(tmp_path, SMALL)
     assert main(["--root", str(tmp_path)]) == 0
-    assert capsys.readouterr().err.endswith("INFO: done in 0.00 s (-- MB/s)\n")
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("INFO: done in 0.00 s (scan and splice ")
+    assert last.endswith("): 10240 bytes (10.2 kB) of tar data at -- MB/s")
 
 
 def test_default_paths_are_under_opt_ml_processing() -> None:

@@ -30,4 +30,6 @@ def test_a_crawling_run_still_gets_an_eta(
     bar = progress.Progress("scan", 105)
     now[0] = 10.0
     bar.advance(5)
-    assert caplog.messages == ["progress: scan 4.8% (5 of 105 bytes), 0.0 MB/s, ETA 200 s"]
+    assert caplog.messages == [
+        "progress: scan 4.8% of 105 bytes (5 bytes done), 0.0 MB/s, ETA 200 s"
+    ]

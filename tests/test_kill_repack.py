@@ -98,7 +98,7 @@ def test_extraction_runs_the_member_checks_itself(
     dest.mkdir()
     with pytest.raises(ValidationError) as refused:
         extract_tarfile(path, dest)
-    assert str(refused.value) == f"{path}: unsafe member {message} (ERROR_CODE: UNSAFE_MEMBER)"
+    assert str(refused.value) == f"{path}: unsafe tar member {message} (ERROR_CODE: UNSAFE_MEMBER)"
 
 
 def test_extraction_errors_name_the_archive_or_the_destination(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_create_tarfile_logs_what_it_packed(
     caplog.set_level(logging.INFO, logger="dummy_training")
     written = create_tarfile(out, tree)
     assert written.size == out.stat().st_size
-    assert caplog.messages[-1] == f"packed 2 entries into {out} ({written.size} bytes)"
+    assert caplog.messages[-1] == f"packed 2 tar members into {out}: {written.size} bytes"
 
 
 def test_only_files_directories_and_symlinks_are_packed(tmp_path: Path) -> None:
@@ -178,9 +178,16 @@ def test_progress_lines_name_the_scan_and_the_pack(
     assert main(["--root", str(tmp_path), "--strategy", "repack"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     size = model.stat().st_size
-    assert f"INFO: progress: scan 100.0% ({size} of {size} bytes)" in lines[0]
-    packed = sum(len(data) for _, _, data in SMALL) + len(b'{"a": "1"}\n')
-    assert f"INFO: progress: pack 100.0% ({packed} of {packed} bytes)" in lines[-1]
+    scanned = f"INFO: progress: scan 100.0% of {size} bytes of gzip data ({size} bytes done), "
+    assert lines[0].startswith(scanned)
+    assert lines[0].endswith(" of tar data at 0.0 MB/s, ETA 0 s")  # the rate is the tar data's
+    files = sum(len(data) for _, _, data in SMALL)
+    # The extraction has its own lines: a large repack is never silent while it extracts.
+    extracted = [line for line in lines if line.startswith("INFO: progress: extract ")]
+    done = progress.human(files)
+    assert f"100.0% of {done} of file data ({done} done)" in extracted[-1]
+    packed = progress.human(files + len(b'{"a": "1"}\n'))
+    assert f"INFO: progress: pack 100.0% of {packed} of file data ({packed} done)" in lines[-1]
 
 
 def test_a_work_dir_that_cannot_be_created_is_named(

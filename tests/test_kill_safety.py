@@ -32,7 +32,7 @@ def check(*members: tuple[str, str, int, str]) -> TreeChecker:
         ),
         (
             [("a/b/c", "file", F, ""), ("a/b", "file", F, "")],
-            "'a/b': duplicate of earlier member 'a/b'",
+            "'a/b': duplicate of earlier tar member 'a/b'",
         ),
         (
             [("hyperparameters.json/", "dir", 0o755, "")],
@@ -47,7 +47,9 @@ def test_messages_name_the_member_and_the_cause(
     # One ERROR line names the file, the member and the cause: the whole line is the contract.
     with pytest.raises(ValidationError) as refused:
         check(*members)
-    assert str(refused.value) == f"m.tar.gz: unsafe member {message} (ERROR_CODE: UNSAFE_MEMBER)"
+    assert (
+        str(refused.value) == f"m.tar.gz: unsafe tar member {message} (ERROR_CODE: UNSAFE_MEMBER)"
+    )
 
 
 def test_a_hard_link_is_a_regular_file_for_later_members() -> None:
@@ -57,7 +59,7 @@ def test_a_hard_link_is_a_regular_file_for_later_members() -> None:
     with pytest.raises(ValidationError) as refused:
         check(("a", "file", F, ""), ("b", "hardlink", F, "a"), ("b/x", "file", F, ""))
     assert (
-        str(refused.value) == "m.tar.gz: unsafe member 'b/x': path is inside non-directory 'b' "
+        str(refused.value) == "m.tar.gz: unsafe tar member 'b/x': path is inside non-directory 'b' "
         "(ERROR_CODE: UNSAFE_MEMBER)"
     )
 

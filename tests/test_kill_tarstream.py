@@ -122,7 +122,7 @@ def at(offset: int, message: str, code: str) -> str:
 
 def dialect(offset: int, member: str, cause: str) -> str:
     return (
-        f"m.tar.gz: tar header at offset {offset} (member {member!r}): {cause} "
+        f"m.tar.gz: tar header at offset {offset} (tar member {member!r}): {cause} "
         "(ERROR_CODE: REFUSED_DIALECT)"
     )
 
@@ -154,8 +154,14 @@ def set_field(block: bytes, offset: int, value: bytes) -> bytes:
             pax_block(record("path", "p") + record("size", "1"), b"g") + plain(),
             dialect(0, "././@PaxHeader", "global pax header sets path, size"),
         ),
-        (set_field(plain(), 156, b"V"), at(0, "unsupported member (type b'V')", "UNSAFE_MEMBER")),
-        (set_field(plain(), 156, b"S"), at(0, "unsupported member (sparse file)", "UNSAFE_MEMBER")),
+        (
+            set_field(plain(), 156, b"V"),
+            at(0, "unsupported tar member (type b'V')", "UNSAFE_MEMBER"),
+        ),
+        (
+            set_field(plain(), 156, b"S"),
+            at(0, "unsupported tar member (sparse file)", "UNSAFE_MEMBER"),
+        ),
         (
             plain() + pax_block(b"11 path=a\n")[:600],
             at(512, "truncated extension header (10 of 10 bytes)", "TRUNCATED"),
@@ -174,14 +180,14 @@ def test_name_length_cap_message_gives_the_offset() -> None:
     with pytest.raises(ValidationError) as refusal:
         list(iter_members([data], "m.tar.gz", limits=Limits(max_name=10)))
     assert str(refusal.value) == at(
-        0, "member name of 50 bytes exceeds --max-name-bytes 10", "CAP_EXCEEDED"
+        0, "tar member name of 50 bytes exceeds --max-name-bytes 10", "CAP_EXCEEDED"
     )
 
 
 @pytest.mark.parametrize("flag", [b"L", b"K"])
 def test_a_gnu_long_name_or_link_without_a_member_is_refused(flag: bytes) -> None:
     assert refused(pax_block(b"long\0", flag) + end_of_archive()) == at(
-        1024, "extension header without a member", "TAR_CORRUPT"
+        1024, "extension header without a tar member", "TAR_CORRUPT"
     )
 
 

@@ -128,7 +128,7 @@ def test_extraction_errors(tmp_path: Path) -> None:
     block = bytes(data[:148]) + b" " * 8 + bytes(data[156:512])
     data[148:156] = b"%06o\0 " % sum(block)
     sparse.write_bytes(gz(bytes(data)))
-    with pytest.raises(ValidationError, match=r"unsupported member \(type b'V'\)"):
+    with pytest.raises(ValidationError, match=r"unsupported tar member \(type b'V'\)"):
         extract_tarfile(sparse, tmp_path)
     full = tmp_path / "full"
     full.write_text("")

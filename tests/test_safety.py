@@ -48,8 +48,8 @@ def test_a_normal_tree_passes_and_finds_hyperparameters() -> None:
         ([("/etc/x", "file", F, "")], "absolute path"),
         ([("a/../../x", "file", F, "")], "'..' in path"),
         ([("./", "file", F, "")], "empty name"),
-        ([("f", "file", F, ""), ("f", "file", F, "")], "duplicate of earlier member 'f'"),
-        ([("d/x", "file", F, ""), ("d", "file", F, "")], "duplicate of earlier member 'd'"),
+        ([("f", "file", F, ""), ("f", "file", F, "")], "duplicate of earlier tar member 'f'"),
+        ([("d/x", "file", F, ""), ("d", "file", F, "")], "duplicate of earlier tar member 'd'"),
         ([("f", "file", F, ""), ("f/x", "file", F, "")], "inside non-directory 'f'"),
         (
             [("d/", "dir", 0o755, ""), ("l", "symlink", 0o777, "d"), ("l/x", "file", F, "")],

@@ -140,14 +140,14 @@ def test_pax_path_and_size_override_the_header() -> None:
         ),
         (plain() + plain()[:148] + b"zz      " + plain()[156:], "bad tar header checksum"),
         (patch(plain(), 156, b"S"), "sparse file"),
-        (patch(plain(), 156, b"V"), "unsupported member"),
+        (patch(plain(), 156, b"V"), "unsupported tar member"),
         (
             patch(header("dir", "d/", mode=0o755, mtime=0), 124, b"%011o\0" % 512),
             "declares 512 data bytes",
         ),
-        (pax_block(b"10 path=a\n"), "extension header without a member"),
-        (pax_block(b"10 path=a\n") + end_of_archive(), "extension header without a member"),
-        (header("file", "f", size=10, mode=0o644, mtime=0) + b"12345", "truncated member data"),
+        (pax_block(b"10 path=a\n"), "extension header without a tar member"),
+        (pax_block(b"10 path=a\n") + end_of_archive(), "extension header without a tar member"),
+        (header("file", "f", size=10, mode=0o644, mtime=0) + b"12345", "truncated tar member data"),
         (header("file", "f", size=10, mode=0o644, mtime=0) + b"1234567890", "truncated padding"),
         (
             plain() + end_of_archive() + b"\0" * 100 + b"hidden",
@@ -188,7 +188,7 @@ def test_limits() -> None:
     )
     refuse(
         plain("a") + plain("b") + end_of_archive(),
-        "more than 1 members",
+        "more than 1 tar members",
         limits=Limits(max_members=1),
     )
     refuse(
