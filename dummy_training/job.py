@@ -13,7 +13,7 @@ from .atomic import Written, atomic_write, ensure_directory
 from .contract import Paths, describe_directory, resolve
 from .errors import ProcessingError, ValidationError
 from .hyperparameters import HYPERPARAMETERS_MAX, load_hyperparameters
-from .progress import Phases, rate, size
+from .progress import Phases, one_schedule, rate, size
 from .repack import repack
 from .scan import LISTING_MAX, Manifest, check_model_path, scan
 from .splice import Splicer
@@ -192,6 +192,11 @@ def run(
     max_hyperparameters: int = HYPERPARAMETERS_MAX,
 ) -> Path:
     """Carry out the step for ``paths``; return the output archive's path."""
+    with one_schedule():
+        return _run(paths, strategy, limits, max_hyperparameters)
+
+
+def _run(paths: Paths, strategy: str, limits: Limits, max_hyperparameters: int) -> Path:
     started = time.monotonic()
     phases = Phases()
     log.info(

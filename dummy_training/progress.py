@@ -63,6 +63,39 @@ class Phases:
         return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.seconds.items())
 
 
+class _Schedule:
+    """When the next progress line is due: ``FIRST`` seconds in, then every ``INTERVAL``."""
+
+    def __init__(self, start: float) -> None:
+        self._next = start + FIRST
+
+    def due(self, now: float) -> bool:
+        if now < self._next:
+            return False
+        self._next = now + INTERVAL
+        return True
+
+
+_shared: _Schedule | None = None
+
+
+@contextmanager
+def one_schedule() -> Iterator[None]:
+    """Within, every Progress keeps one schedule, begun on entry.
+
+    A run has several phases (scan, extract, pack), each with its own Progress; on
+    one schedule the first line still comes two seconds into the run and the lines
+    stay evenly spaced across the phases, instead of each phase starting afresh.
+    """
+    global _shared
+    outer = _shared
+    _shared = _Schedule(time.monotonic()) if outer is None else outer
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
 class Progress:
     """Counts work done and logs a line after ``FIRST`` seconds, then every ``INTERVAL``.
 
@@ -78,7 +111,7 @@ class Progress:
         self._done = 0
         self._data: int | None = 0 if compressed else None
         self._start = time.monotonic()
-        self._next = self._start + FIRST
+        self._schedule = _Schedule(self._start) if _shared is None else _shared
 
     def data(self, nbytes: int) -> None:
         if self._data is not None:
@@ -87,9 +120,8 @@ class Progress:
     def advance(self, nbytes: int) -> None:
         self._done += nbytes
         now = time.monotonic()
-        if now < self._next:
+        if not self._schedule.due(now):
             return
-        self._next = now + INTERVAL
         elapsed = now - self._start
         percent = 100.0 * self._done / self._total if self._total else 100.0
         speed = self._done / elapsed if elapsed > 0 else 0.0

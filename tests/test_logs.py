@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import platform
 import re
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from archives import SMALL, write_model
-from dummy_training import __version__, atomic, main, scan
+from dummy_training import __version__, atomic, main, progress, scan
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dummy_training"
 SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__" / "test_cases"
@@ -167,3 +168,38 @@ def test_the_bare_member_check_can_fail() -> None:
     assert BARE_MEMBER.search("unsafe member 'x'")
     assert BARE_MEMBER.search("2 members")
     assert not BARE_MEMBER.search("1 gzip member, 2 tar members (cap: --max-members 3)")
+
+
+def test_progress_lines_are_evenly_spaced_across_the_phases_of_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 0.25
+        return now[0]
+
+    class When(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[tuple[float, str]] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("progress:"):
+                self.lines.append((now[0], record.getMessage().split(" ")[1]))
+
+    when = When()
+    logging.getLogger("dummy_training").addHandler(when)
+    monkeypatch.setattr(progress, "FIRST", 1.0)
+    monkeypatch.setattr(progress, "INTERVAL", 2.0)
+    write_model(tmp_path, [(f"w{i}.bin", "file", bytes(300_000)) for i in range(12)])
+    monkeypatch.setattr(time, "monotonic", tick)
+    try:
+        run_logged(tmp_path, capsys, "--strategy", "repack")
+    finally:
+        logging.getLogger("dummy_training").removeHandler(when)
+    phases = {phase for _, phase in when.lines}
+    assert {"scan", "extract", "pack"} <= phases, when.lines
+    times = [at for at, _ in when.lines]
+    assert times[0] >= 1.0
+    assert all(b - a >= 2.0 for a, b in zip(times, times[1:])), when.lines

@@ -103,3 +103,40 @@ def test_phases_add_up_in_the_order_they_began(clock: list[float]) -> None:
     phases.add("scan", 0.25)
     assert phases.describe() == "scan 1.50 s, fsync 0.50 s, pack 2.00 s"
     assert progress.Phases().describe() == ""
+
+
+def test_the_phases_of_one_run_share_one_schedule(
+    clock: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dummy_training")
+    with progress.one_schedule():
+        scan = progress.Progress("scan", 100)
+        clock[0] += 1.5
+        scan.advance(100)  # a quick scan: quiet
+        extract = progress.Progress("extract", 100)
+        clock[0] += 0.5
+        extract.advance(10)  # two seconds into the run, half a second into the phase
+        assert [m.split(" ")[1] for m in caplog.messages] == ["extract"]
+        pack = progress.Progress("pack", 100)
+        clock[0] += progress.INTERVAL - 1.0
+        pack.advance(10)  # a new phase does not start the interval afresh
+        assert len(caplog.messages) == 1
+        clock[0] += 1.0
+        pack.advance(10)
+        assert [m.split(" ")[1] for m in caplog.messages] == ["extract", "pack"]
+    # Outside a run every Progress keeps its own schedule again.
+    alone = progress.Progress("pack", 100)
+    clock[0] += 1.0
+    alone.advance(1)
+    assert len(caplog.messages) == 2
+    clock[0] += 1.0
+    alone.advance(1)
+    assert len(caplog.messages) == 3
+
+
+def test_a_nested_schedule_is_the_outer_one(clock: list[float]) -> None:
+    with progress.one_schedule():
+        outer = progress.Progress("scan", 1)
+        with progress.one_schedule():
+            inner = progress.Progress("pack", 1)
+        assert inner._schedule is outer._schedule
