@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 from . import oldest  # noqa: F401  (first: exits 4 on a Python older than 3.7)
 from .atomic import copy_file, ensure_directory
-from .cli import main
+from .cli import original_main as main
 from .contract import HYPERPARAMS_INPUT_PATH, MODEL_INPUT_PATH, MODEL_OUTPUT_DIR
 from .errors import (
     CODES,

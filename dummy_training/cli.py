@@ -251,6 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.removeHandler(handler)
 
 
+def original_main(argv: Sequence[str] | None = None) -> int:
+    """The original step's ``main()``: called bare, the contract paths, as in a job.
+
+    ``main()`` reads sys.argv when called bare, as a command line does; the
+    original's tests call ``main()`` under pytest, whose arguments are not the step's.
+    """
+    return main([] if argv is None else argv)
+
+
 def _manifest(argv: Sequence[str]) -> int:
     ns = _parse(_manifest_parser(), argv)
     if isinstance(ns, int):

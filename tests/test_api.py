@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,9 @@ def test_main_reads_the_patched_constants_at_call_time(
     monkeypatch.setattr(dummy_training, "MODEL_INPUT_PATH", str(model))
     monkeypatch.setattr(dummy_training, "HYPERPARAMS_INPUT_PATH", str(hyper))
     monkeypatch.setattr(dummy_training, "MODEL_OUTPUT_DIR", tmp_path / "out")  # a Path works too
-    assert main([]) == 0
+    # Called bare, under a test runner whose own arguments are no business of the step.
+    monkeypatch.setattr(sys, "argv", ["pytest", "-x", "tests/test_original.py"])
+    assert main() == 0
     with tarfile.open(tmp_path / "out" / "model.tar.gz") as tf:
         assert tf.getnames()[0] == "hyperparameters.json"
     # A patched hyperparameters path stays optional, as the default one is.
@@ -249,3 +252,13 @@ def test_create_tarfile_packs_a_directory(tmp_path: Path) -> None:
 
 def test_package_is_typed() -> None:
     assert (Path(dummy_training.__file__).parent / "py.typed").is_file()
+
+
+def test_the_command_lines_main_still_reads_sys_argv(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dummy_training import cli
+
+    monkeypatch.setattr(sys, "argv", ["dummy-training", "--version"])
+    assert cli.main() == 0
+    assert capsys.readouterr().out == f"dummy-training {dummy_training.__version__}\n"
