@@ -14,7 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
 
-from .errors import DummyTrainingError, InputNotFoundError, ProcessingError, os_code
+from .errors import (
+    DummyTrainingError,
+    InputNotFoundError,
+    ProcessingError,
+    ValidationError,
+    os_code,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +184,11 @@ def copy_file(src: Path, dst: Path) -> Written:
         source = open(src, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise InputNotFoundError(f"{src}: file not found", "FILE_NOT_FOUND") from None
+    except IsADirectoryError:
+        raise ValidationError(f"{src}: is a directory, not a file", "IS_DIRECTORY") from None
+    except OSError as exc:
+        # As for the model archive: there, but not to be read by this step.
+        raise InputNotFoundError(f"{src}: cannot be opened: {exc.strerror}") from exc
     with source, atomic_write(Path(dst)) as out:
         shutil.copyfileobj(source, out, 1 << 20)
     return out.result()

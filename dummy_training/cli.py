@@ -13,7 +13,7 @@ from typing import NoReturn, Sequence
 import dummy_training
 
 from . import __version__
-from .contract import MESSAGE_FILE, Defaults, resolve
+from .contract import MESSAGE_FILE, Defaults, resolve, same_file
 from .errors import CODES, DummyTrainingError, with_code
 from .hyperparameters import HYPERPARAMETERS_MAX
 from .job import STRATEGIES, run
@@ -180,9 +180,14 @@ class _PrintableFormatter(logging.Formatter):
         return _printable(super().format(record))
 
 
-def _write_message(path: Path | None, message: str) -> None:
+def _write_message(path: Path | None, message: str, inputs: Sequence[Path] = ()) -> None:
     target = path if path is not None else MESSAGE_FILE
     if path is None and not os.path.isdir(target.parent):
+        return
+    clash = next((p for p in inputs if same_file(target, p)), None)
+    if clash is not None:
+        # The inputs are never modified, not even by a mistyped --message-file.
+        log.warning("%s: the failure message is not written: that is the input %s", target, clash)
         return
     try:
         # Cut at a character boundary: SageMaker shows only the first KB.
@@ -218,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if ns.quiet else logging.DEBUG if ns.verbose else logging.INFO)
+    inputs: list[Path] = []
     try:
         paths = resolve(
             ns.root,
@@ -228,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             require_hyperparameters=ns.require_hyperparameters,
             defaults=_contract_defaults(),
         )
+        inputs += [paths.model, paths.hyperparameters]
         limits = Limits(
             ns.max_header_bytes,
             ns.max_members,
@@ -239,13 +246,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(paths, ns.strategy, limits, max_hyperparameters=ns.max_hyperparameters_bytes)
         return 0
     except DummyTrainingError as exc:
+        # The message file first: a warning about it must not follow the ERROR line,
+        # which stays the last line of the log.
+        _write_message(ns.message_file, str(exc), inputs)
         log.error("%s", exc)
-        _write_message(ns.message_file, str(exc))
         return exc.exit_code
     except Exception as exc:
         message = with_code(f"unexpected error (a bug in dummy_training): {exc!r}", "INTERNAL")
+        _write_message(ns.message_file, message, inputs)
         log.exception("%s", message)
-        _write_message(ns.message_file, message)
         return CODES["INTERNAL"].exit_code
     finally:
         log.removeHandler(handler)

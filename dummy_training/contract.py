@@ -92,3 +92,16 @@ def describe_directory(directory: Path) -> str:
     shown = ", ".join(repr(name) for name in names[:LISTING_NAMES])
     more = len(names) - LISTING_NAMES
     return f"{directory} holds {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same inode, or else the same resolved path.
+
+    The inode catches hard links and symlinked directories; the path is compared where
+    either cannot be looked at (an output that does not exist yet).
+    """
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import Written, atomic_write, ensure_directory
-from .contract import Paths, describe_directory, resolve
+from .contract import Paths, describe_directory, resolve, same_file
 from .errors import ProcessingError, ValidationError
 from .hyperparameters import HYPERPARAMETERS_MAX, load_hyperparameters
 from .progress import Phases, one_schedule, rate, size
@@ -161,22 +161,9 @@ def _add(
     return manifest, written
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file: the same inode, or else the same resolved path.
-
-    The inode catches hard links and symlinked directories; the path is compared where
-    either cannot be looked at (an output that does not exist yet).
-    """
-    try:
-        first, second = os.stat(a), os.stat(b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
-    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
-
-
 def _refuse_same(output: Path, what: str, path: Path) -> None:
     """Refuse an output that is one of the inputs: the inputs are never modified."""
-    if _same_file(output, path):
+    if same_file(output, path):
         raise ValidationError(
             f"{output}: the output is the {what} {path} itself, which would be replaced "
             "(refused: inputs are never modified); choose another --output-dir",

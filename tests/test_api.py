@@ -262,3 +262,18 @@ def test_the_command_lines_main_still_reads_sys_argv(
     monkeypatch.setattr(sys, "argv", ["dummy-training", "--version"])
     assert cli.main() == 0
     assert capsys.readouterr().out == f"dummy-training {dummy_training.__version__}\n"
+
+
+@pytest.mark.parametrize("which", ["model", "hyperparameters"])
+def test_a_message_file_that_is_an_input_is_never_written(
+    which: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = write_model(tmp_path, SMALL, hyperparameters=b"[1, 2]")  # a failing run
+    hyper = tmp_path / "input" / "config" / "hyperparameters.json"
+    target = model if which == "model" else hyper
+    before = target.read_bytes()
+    assert main(["--root", str(tmp_path), "--message-file", str(target)]) == 2
+    assert target.read_bytes() == before
+    err = capsys.readouterr().err
+    assert f"WARNING: {target}: the failure message is not written: that is the input" in err
+    assert err.strip().splitlines()[-1].endswith("(ERROR_CODE: HYPERPARAMETERS_INVALID)")

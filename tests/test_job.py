@@ -191,11 +191,29 @@ def test_library_api(tmp_path: Path) -> None:
     assert copied.size == model.stat().st_size
     with pytest.raises(FileNotFoundError, match="file not found"):
         dummy_training.copy_file(tmp_path / "nope", tmp_path / "copy" / "x")
+    with pytest.raises(
+        ValueError, match=r"is a directory, not a file \(ERROR_CODE: IS_DIRECTORY\)"
+    ):
+        dummy_training.copy_file(tmp_path / "input", tmp_path / "copy" / "x")
+    assert not (tmp_path / "copy" / "x").exists()
     with pytest.raises(RuntimeError, match="cannot create output directory"):
         dummy_training.ensure_directory(model / "sub")
     with pytest.raises(ValueError, match="must be a JSON object"):
         (tmp_path / "list.json").write_text("[]")
         process_model_with_hyperparameters(model, tmp_path / "list.json", tmp_path / "out")
+
+
+def test_copy_file_names_a_source_it_cannot_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    (tmp_path / "locked").write_bytes(b"x")
+    monkeypatch.setattr(atomic, "open", denied, raising=False)
+    with pytest.raises(FileNotFoundError, match="locked: cannot be opened: Permission denied"):
+        dummy_training.copy_file(tmp_path / "locked", tmp_path / "copy" / "x")
+    assert list((tmp_path / "copy").iterdir()) == []
 
 
 def test_manifest_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
