@@ -25,6 +25,18 @@ DONE = re.compile(
 )
 
 
+def slow_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """A clock that advances a quarter second per reading: each run takes seconds."""
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 0.25
+        return now[0]
+
+    monkeypatch.setattr(time, "monotonic", tick)
+    return now
+
+
 def run_logged(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
     assert main(["--root", str(root), *args]) == 0
     return capsys.readouterr().err.splitlines()
@@ -76,16 +88,9 @@ def test_the_last_line_times_each_phase_and_rates_the_tar_data(
 def test_the_rate_is_the_tar_data_over_the_whole_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A clock that advances a quarter second per reading: a run of several seconds.
-    now = [0.0]
-
-    def tick() -> float:
-        now[0] += 0.25
-        return now[0]
-
     model = write_model(tmp_path, [("zeros.bin", "file", bytes(4_000_000))])  # 0.1% gzip
     tar = scan(model).uncompressed_size
-    monkeypatch.setattr(time, "monotonic", tick)
+    slow_clock(monkeypatch)
     done = DONE.match(run_logged(tmp_path, capsys)[-1])
     assert done is not None
     elapsed = float(done["elapsed"])
@@ -173,12 +178,6 @@ def test_the_bare_member_check_can_fail() -> None:
 def test_progress_lines_are_evenly_spaced_across_the_phases_of_a_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = [0.0]
-
-    def tick() -> float:
-        now[0] += 0.25
-        return now[0]
-
     class When(logging.Handler):
         def __init__(self) -> None:
             super().__init__()
@@ -193,7 +192,7 @@ def test_progress_lines_are_evenly_spaced_across_the_phases_of_a_run(
     monkeypatch.setattr(progress, "FIRST", 1.0)
     monkeypatch.setattr(progress, "INTERVAL", 2.0)
     write_model(tmp_path, [(f"w{i}.bin", "file", bytes(300_000)) for i in range(12)])
-    monkeypatch.setattr(time, "monotonic", tick)
+    now = slow_clock(monkeypatch)
     try:
         run_logged(tmp_path, capsys, "--strategy", "repack")
     finally:
