@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, NamedTuple
@@ -32,13 +32,21 @@ class Written(NamedTuple):
     sha256: str
 
 
+# Written data goes to disk behind the writes, in a second thread, every this many
+# bytes: the fsync before the rename then has little left to wait for.
+SYNC_BEHIND = 16 << 20
+
+
 class _HashingWriter:
     """Counts and hashes on the way to the file; a patched file is hashed once, at the end."""
 
-    def __init__(self, f: BinaryIO, hash_on_write: bool) -> None:
+    def __init__(self, f: BinaryIO, hash_on_write: bool, pool: ThreadPoolExecutor) -> None:
         self._f = f
         self._sha = hashlib.sha256()
         self._hash_on_write = hash_on_write
+        self._pool = pool
+        self._unsynced = 0
+        self._syncing: Future[None] | None = None
         self.size = 0
         # Seconds from the last write until the file and its name were on disk.
         self.synced_in = 0.0
@@ -47,7 +55,26 @@ class _HashingWriter:
         if self._hash_on_write:
             self._sha.update(data)
         self.size += len(data)
-        return self._f.write(data)
+        written = self._f.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_BEHIND:
+            self._sync_behind()
+        return written
+
+    def _sync_behind(self) -> None:
+        # One sync at a time, so a slow disk never queues them up.
+        if self._syncing is not None:
+            if not self._syncing.done():
+                return
+            self._syncing.result()  # a failed sync fails the write that follows it
+        self._f.flush()
+        self._syncing = self._pool.submit(os.fsync, self._f.fileno())
+        self._unsynced = 0
+
+    def settle(self) -> None:
+        """Wait for the sync behind the writes, raising its error."""
+        if self._syncing is not None:
+            self._syncing.result()
 
     def patch(self, offset: int, data: bytes) -> None:
         """Overwrite bytes written earlier, keeping the length."""
@@ -139,17 +166,18 @@ def atomic_write(target: Path, *, patched: bool = False) -> Iterator[_HashingWri
             os_code(exc, "OUTPUT_NOT_WRITABLE"),
         ) from exc
     try:
-        with os.fdopen(fd, "w+b") as f:
-            writer = _HashingWriter(f, hash_on_write=not patched)
+        # The pool's thread is joined before the file is closed, whatever happens.
+        with os.fdopen(fd, "w+b") as f, ThreadPoolExecutor(1) as pool:
+            writer = _HashingWriter(f, hash_on_write=not patched, pool=pool)
             yield writer
             syncing = time.monotonic()
             f.flush()
             os.fchmod(f.fileno(), 0o644)
+            writer.settle()
             # Flushing to disk and hashing (both release the GIL) overlap.
-            with ThreadPoolExecutor(1) as pool:
-                synced = pool.submit(os.fsync, f.fileno())
-                writer.finish()
-                synced.result()
+            synced = pool.submit(os.fsync, f.fileno())
+            writer.finish()
+            synced.result()
             if tmp is None:
                 tmp = _link(f.fileno(), target)
         if tmp is not None:

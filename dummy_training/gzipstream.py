@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
-from typing import BinaryIO, Callable, Iterator, NamedTuple
+from collections import deque
+from contextlib import contextmanager, suppress
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Tuple
 
 from .errors import ProcessingError, ValidationError, not_an_archive
 
@@ -13,6 +16,14 @@ FIRST_FEED = 1 << 10
 # Inflate output is capped per call so a small, highly compressible input cannot
 # balloon memory (a 1 MiB chunk of zeros inflates to about 1 GiB).
 OUT_MAX = 1 << 20
+# Input handed to zlib per call grows up to this. Well under OUT_MAX, so that output
+# the cap cuts off rarely leaves a long unconsumed tail to copy; and small enough
+# that input and output stay in the CPU cache.
+FEED_MAX = 1 << 17
+# The threaded reader hands over batches of about this many bytes, at most
+# QUEUE_MAX of them waiting: memory stays flat however large the archive.
+BATCH = 1 << 19
+QUEUE_MAX = 4
 # FNAME and FCOMMENT are NUL-terminated with no declared length; cap them so a
 # header without a NUL cannot make us buffer the whole file.
 FIELD_MAX = 1 << 16
@@ -183,6 +194,12 @@ def _read_header(reader: _Reader, path: str, index: int) -> tuple[GzipHeader, by
     return GzipHeader(flags, mtime, xfl, os_, extra, name, comment), raw
 
 
+# What the reading half hands the checking half, in stream order: a header, inflated
+# data, raw input bytes, a trailer. Tuples keep the hand-over cheap.
+_HEADER, _DATA, _SEGMENT, _TRAILER = range(4)
+Event = Tuple[Any, ...]
+
+
 def inflate(
     f: BinaryIO,
     path: str,
@@ -193,15 +210,22 @@ def inflate(
     on_member_end: Callable[[int, int, int], object] | None = None,
 ) -> Iterator[bytes]:
     """Yield the decompressed bytes of every member; raise ValidationError on any defect."""
+    return _check(
+        _events(f, path, on_read),
+        path,
+        on_header=on_header,
+        on_segment=on_segment,
+        on_member_end=on_member_end,
+    )
+
+
+def _events(f: BinaryIO, path: str, on_read: Callable[[int], None] | None) -> Iterator[Event]:
+    """Read and inflate: the half that needs no CRC, so it can run apart from the rest."""
     reader = _Reader(f, path, on_read)
-    emit: SegmentSink = on_segment or (lambda kind, index, data: None)
     index = 0
     while True:
         header, raw = _read_header(reader, path, index)
-        if on_header is not None:
-            on_header(index, header)
-        emit("header", index, raw)
-        crc = size = 0
+        yield _HEADER, index, header, raw
         decomp = zlib.decompressobj(-zlib.MAX_WBITS)
         # zlib copies the input it did not use when a member ends; feeding small
         # pieces first keeps that copy small when members are tiny.
@@ -219,42 +243,24 @@ def inflate(
                     f"{path}: corrupt deflate data in gzip member {index}: {exc}", "GZIP_CORRUPT"
                 ) from exc
             if out:
-                crc = zlib.crc32(out, crc)
-                size += len(out)
-                yield out
+                yield _DATA, out
             if decomp.eof:
                 rest = decomp.unused_data
-                emit("deflate", index, pending[: len(pending) - len(rest)])
+                yield _SEGMENT, "deflate", index, pending[: len(pending) - len(rest)]
                 reader.unread(len(rest))
                 break
             tail = decomp.unconsumed_tail
-            emit("deflate", index, pending[: len(pending) - len(tail)])
+            yield _SEGMENT, "deflate", index, pending[: len(pending) - len(tail)]
             if not tail:
-                feed = min(2 * feed, CHUNK)
+                feed = min(2 * feed, FEED_MAX)
             pending = tail or reader.chunk(feed)
-        trailer = reader.take(8, "trailer")
-        want_crc, want_size = struct.unpack("<II", trailer)
-        if want_crc != crc:
-            raise ValidationError(
-                f"{path}: gzip CRC32 mismatch in gzip member {index} "
-                f"(trailer {want_crc:08x}, data {crc:08x})",
-                "GZIP_CORRUPT",
-            )
-        if want_size != size & 0xFFFFFFFF:
-            raise ValidationError(
-                f"{path}: gzip length mismatch in gzip member {index} "
-                f"(trailer {want_size}, data {size & 0xFFFFFFFF})",
-                "GZIP_CORRUPT",
-            )
-        if on_member_end is not None:
-            on_member_end(index, crc, size)
-        emit("trailer", index, trailer)
+        yield _TRAILER, index, reader.take(8, "trailer")
         index += 1
         rest = reader.chunk(2)
         if not rest:
             return
         if rest[0] == 0:
-            _expect_zero_padding(reader, rest, path, index, emit)
+            yield from _expect_zero_padding(reader, rest, path, index)
             return
         if not b"\x1f\x8b".startswith(rest):
             raise ValidationError(
@@ -263,9 +269,53 @@ def inflate(
         reader.unread(len(rest))
 
 
-def _expect_zero_padding(
-    reader: _Reader, data: bytes, path: str, index: int, emit: SegmentSink
-) -> None:
+def _check(
+    events: Iterable[Event],
+    path: str,
+    *,
+    on_header: Callable[[int, GzipHeader], None] | None,
+    on_segment: SegmentSink | None,
+    on_member_end: Callable[[int, int, int], object] | None,
+) -> Iterator[bytes]:
+    """The other half: CRC and length checks, the callbacks, and the inflated data."""
+    emit: SegmentSink = on_segment or (lambda kind, index, data: None)
+    crc = size = 0
+    for event in events:
+        what = event[0]
+        if what == _DATA:
+            out = event[1]
+            crc = zlib.crc32(out, crc)
+            size += len(out)
+            yield out
+        elif what == _SEGMENT:
+            emit(event[1], event[2], event[3])
+        elif what == _HEADER:
+            _, index, header, raw = event
+            if on_header is not None:
+                on_header(index, header)
+            emit("header", index, raw)
+            crc = size = 0
+        else:
+            _, index, trailer = event
+            want_crc, want_size = struct.unpack("<II", trailer)
+            if want_crc != crc:
+                raise ValidationError(
+                    f"{path}: gzip CRC32 mismatch in gzip member {index} "
+                    f"(trailer {want_crc:08x}, data {crc:08x})",
+                    "GZIP_CORRUPT",
+                )
+            if want_size != size & 0xFFFFFFFF:
+                raise ValidationError(
+                    f"{path}: gzip length mismatch in gzip member {index} "
+                    f"(trailer {want_size}, data {size & 0xFFFFFFFF})",
+                    "GZIP_CORRUPT",
+                )
+            if on_member_end is not None:
+                on_member_end(index, crc, size)
+            emit("trailer", index, trailer)
+
+
+def _expect_zero_padding(reader: _Reader, data: bytes, path: str, index: int) -> Iterator[Event]:
     # GNU gzip accepts zero padding after the last member (tape blocking); anything
     # else after it would be data no reader sees, so it is refused.
     data += reader.chunk()
@@ -274,5 +324,118 @@ def _expect_zero_padding(
             raise ValidationError(
                 f"{path}: trailing garbage after gzip member {index - 1}", "GZIP_CORRUPT"
             )
-        emit("padding", index, data)
+        yield _SEGMENT, "padding", index, data
         data = reader.chunk()
+
+
+class _Closed(Exception):
+    """The checking half has stopped: the reading half stops too."""
+
+
+class _Handoff:
+    """A bounded queue of event batches that either side can close."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[list[Event]] = deque()
+        self._limit = limit
+        self._ready = threading.Condition()
+        self._closed = False
+        self.peak = 0  # the most batches ever waiting, for the tests
+
+    def put(self, batch: list[Event]) -> None:
+        with self._ready:
+            while len(self._items) >= self._limit and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                raise _Closed
+            self._items.append(batch)
+            self.peak = max(self.peak, len(self._items))
+            self._ready.notify_all()
+
+    def get(self) -> list[Event]:
+        with self._ready:
+            while not self._items:
+                self._ready.wait()
+            self._ready.notify_all()
+            return self._items.popleft()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._items.clear()
+            self._ready.notify_all()
+
+
+# The last event of the last batch: the end of the input, or the error that ended it.
+_END, _FAILED = "end", "failed"
+
+
+def _produce(events: Iterator[Event], handoff: _Handoff) -> None:
+    """The reading thread: batch the events up; an error travels as the last one."""
+    batch: list[Event] = []
+    held = 0
+    try:
+        for event in events:
+            batch.append(event)
+            held += len(event[-1])  # every event ends with its bytes
+            if held >= BATCH:
+                handoff.put(batch)
+                batch, held = [], 0
+        batch.append((_END,))
+    except _Closed:
+        return
+    except BaseException as exc:  # re-raised by the checking thread, in its place
+        batch.append((_FAILED, exc))
+    with suppress(_Closed):
+        handoff.put(batch)
+
+
+def _received(handoff: _Handoff) -> Iterator[Event]:
+    while True:
+        for event in handoff.get():
+            if event[0] == _END:
+                return
+            if event[0] == _FAILED:
+                raise event[1]
+            yield event
+
+
+@contextmanager
+def inflating(
+    f: BinaryIO,
+    path: str,
+    *,
+    on_header: Callable[[int, GzipHeader], None] | None = None,
+    on_segment: SegmentSink | None = None,
+    on_read: Callable[[int], None] | None = None,
+    on_member_end: Callable[[int, int, int], object] | None = None,
+    queue_max: int = QUEUE_MAX,
+) -> Iterator[Iterator[bytes]]:
+    """``inflate`` with reading and inflating in a second thread, on a second core.
+
+    zlib, file reads, CRC32, hashing and writes all release the GIL, so the inflating
+    here overlaps the checking and writing in the caller's thread. Everything the
+    caller sees (data, callbacks but ``on_read``, errors) comes in the caller's
+    thread in the same order as from ``inflate``; an error in the reading thread
+    is raised where ``inflate`` would have raised it. On leaving the block the
+    reading thread has ended, whatever happened.
+    """
+    handoff = _Handoff(queue_max)
+    thread = threading.Thread(
+        target=_produce,
+        args=(_events(f, path, on_read), handoff),
+        name="dummy-training-inflate",
+        daemon=True,  # never keeps an interrupted process alive
+    )
+    thread.start()
+    try:
+        yield _check(
+            _received(handoff),
+            path,
+            on_header=on_header,
+            on_segment=on_segment,
+            on_member_end=on_member_end,
+        )
+    finally:
+        handoff.close()
+        thread.join()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from fractions import Fraction
 from typing import Dict
 
 from .tarfields import refuse
@@ -116,6 +115,10 @@ def _check_record(key: str, value: bytes, where: str, name: bytes) -> None:
 
 
 def _rounds_to_another_second(value: bytes) -> bool:
+    # Imported here: fractions (and decimal, which it imports) cost a few milliseconds
+    # of start-up that archives without pax times never need.
+    from fractions import Fraction
+
     exact = Fraction(value.decode("ascii"))
     return math.floor(float(exact)) != math.floor(exact)
 

@@ -9,7 +9,7 @@ from typing import Callable, Iterator, NamedTuple
 from .contract import describe_directory
 from .crosscheck import TarfileWitness
 from .errors import InputNotFoundError, ValidationError
-from .gzipstream import GzipHeader, SegmentSink, inflate
+from .gzipstream import GzipHeader, SegmentSink, inflating
 from .progress import Progress
 from .safety import TreeChecker
 from .tarstream import DEFAULT_LIMITS, Limits, Member, iter_members
@@ -119,18 +119,20 @@ def scan(
         f = open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputNotFoundError(f"{path}: model archive cannot be opened: {exc.strerror}") from exc
-    with f:
+    # Reading and inflating run in a second thread; leaving the block, on any error
+    # too, stops and joins it before the file is closed.
+    with f, inflating(
+        f,
+        str(path),
+        on_header=remember,
+        on_segment=on_segment,
+        on_read=progress.advance,
+        on_member_end=on_member_end,
+    ) as inflated:
 
         def measured() -> Iterator[bytes]:
             nonlocal stream_size
-            for chunk in inflate(
-                f,
-                str(path),
-                on_header=remember,
-                on_segment=on_segment,
-                on_read=progress.advance,
-                on_member_end=on_member_end,
-            ):
+            for chunk in inflated:
                 stream_size += len(chunk)
                 progress.data(len(chunk))
                 yield chunk

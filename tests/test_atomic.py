@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,72 @@ def test_patched_writers_hash_the_final_bytes(tmp_path: Path) -> None:
         out.write(b"gh")
     assert target.read_bytes() == b"aXYdefgh"
     assert out.result() == atomic.Written(8, hashlib.sha256(b"aXYdefgh").hexdigest())
+
+
+class _Syncs:
+    """os.fsync that counts its calls, can be slow, and fails from the ``fail_at``-th call."""
+
+    def __init__(self, delay: float = 0.0, fail_at: int = 0) -> None:
+        self.calls = 0
+        self._delay = delay
+        self._fail_at = fail_at
+        self._fsync = os.fsync
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        time.sleep(self._delay)
+        if self._fail_at and self.calls >= self._fail_at:
+            raise OSError(errno.EIO, "Input/output error")
+        self._fsync(fd)
+
+
+def _write_blocks(
+    target: Path, blocks: int, patched: bool = False, pause: float = 0.0
+) -> atomic.Written:
+    with atomic.atomic_write(target, patched=patched) as out:
+        for n in range(blocks):
+            out.write(bytes([n]) * 1000)
+            time.sleep(pause)
+    return out.result()
+
+
+@pytest.mark.parametrize("patched", [False, True])
+@pytest.mark.parametrize(("delay", "pause", "calls"), [(0.0, 0.005, range(5, 16)), (0.5, 0, [3])])
+def test_writes_are_synced_behind_without_changing_the_result(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    patched: bool,
+    delay: float,
+    pause: float,
+    calls: list[int],
+) -> None:
+    # One sync per 3 blocks (13), or fewer while one still runs; plus the file's and
+    # the directory's at the end. Either way the bytes and digest are those of
+    # plain writes, and no thread is left.
+    monkeypatch.setattr(atomic, "SYNC_BEHIND", 3000)
+    syncs = _Syncs(delay)
+    monkeypatch.setattr(atomic.os, "fsync", syncs)
+    target = tmp_path / "model.tar.gz"
+    written = _write_blocks(target, 40, patched, pause)
+    expected = b"".join(bytes([n]) * 1000 for n in range(40))
+    assert target.read_bytes() == expected
+    assert written == atomic.Written(len(expected), hashlib.sha256(expected).hexdigest())
+    assert syncs.calls in calls
+    assert [t.name for t in threading.enumerate()] == [threading.current_thread().name]
+
+
+@pytest.mark.parametrize("blocks", [7, 40])
+def test_a_failed_sync_behind_the_writes_fails_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocks: int
+) -> None:
+    # Found by a later write (40 blocks), or at the end (7 blocks).
+    monkeypatch.setattr(atomic, "SYNC_BEHIND", 3000)
+    monkeypatch.setattr(atomic.os, "fsync", _Syncs(fail_at=2 if blocks == 7 else 1))
+    target = tmp_path / "model.tar.gz"
+    with pytest.raises(ProcessingError) as failed:
+        _write_blocks(target, blocks, pause=0.005)
+    assert str(failed.value) == (
+        f"{target}: write failed: Input/output error (ERROR_CODE: ENVIRONMENT_ERROR)"
+    )
+    assert os.listdir(tmp_path) == []
+    assert [t.name for t in threading.enumerate()] == [threading.current_thread().name]
