@@ -49,8 +49,7 @@ def log_manifest(manifest: Manifest) -> None:
         link = f" -> {member.linkname}" if member.kind in ("symlink", "hardlink") else ""
         log.info("  %-8s %04o %12d %s%s", member.kind, member.mode, member.size, member.name, link)
     if len(manifest.members) > LISTING_MAX:
-        more = len(manifest.members) - LISTING_MAX
-        log.info("  ... and %d more %s", more, "tar member" if more == 1 else "tar members")
+        log.info("  ... and %s", _count(len(manifest.members) - LISTING_MAX, "more tar member"))
 
 
 def _count(n: int, noun: str) -> str:
@@ -113,8 +112,7 @@ def _splice(paths: Paths, data: bytes, limits: Limits, phases: Phases) -> tuple[
             phases.add("scan", time.monotonic() - started)
             raise _Shadowed(manifest)  # atomic_write discards the spliced file
         splicer.finish(derived_mtime(manifest))
-    phases.add("scan and splice", time.monotonic() - started - out.synced_in)
-    phases.add("fsync", out.synced_in)
+    phases.add_write("scan and splice", started, out.synced_in)
     return manifest, out.result()
 
 
@@ -231,8 +229,7 @@ def _run(paths: Paths, strategy: str, limits: Limits, max_hyperparameters: int) 
                 on_segment=lambda kind, index, chunk: out.write(chunk),
                 limits=limits,
             )
-        phases.add("scan and copy", time.monotonic() - copying - out.synced_in)
-        phases.add("fsync", out.synced_in)
+        phases.add_write("scan and copy", copying, out.synced_in)
         written = out.result()
         log_manifest(manifest)
     else:

@@ -51,6 +51,12 @@ class Phases:
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
+    def add_write(self, name: str, started: float, synced_in: float) -> None:
+        """Time since ``started`` as ``name``, less the fsync at its end, which is
+        a phase of its own."""
+        self.add(name, time.monotonic() - started - synced_in)
+        self.add("fsync", synced_in)
+
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
         started = time.monotonic()

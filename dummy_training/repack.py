@@ -458,8 +458,7 @@ def repack(
         started = time.monotonic()
         with atomic_write(output) as out:
             write_tree(out, tree, level, needed or None)
-        phases.add("repack pack", time.monotonic() - started - out.synced_in)
-        phases.add("fsync", out.synced_in)
+        phases.add_write("repack pack", started, out.synced_in)
         return out.result()
     except DummyTrainingError:
         raise
